@@ -1,0 +1,102 @@
+//! The component's exports: a thin shell over `Pipeline`.
+
+use std::cell::RefCell;
+
+use crate::pipeline::{self, Destination, Pipeline};
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "polytel",
+});
+
+use exports::polytel::telemetry::core as wit;
+
+struct Component;
+
+/// A pipeline behind the resource handle; calls on one handle never overlap.
+struct PipelineResource(RefCell<Pipeline>);
+
+impl wit::Guest for Component {
+    type Pipeline = PipelineResource;
+}
+
+fn outcome(o: wit::Outcome) -> pipeline::ExportOutcome {
+    use base64::Engine as _;
+    match o {
+        wit::Outcome::Response(r) => pipeline::ExportOutcome::Response {
+            status: r.status,
+            retry_after: r.retry_after,
+            // A body that is not base64 is as good as none: only partial_success is read from it.
+            body: base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
+        },
+        wit::Outcome::Failed(why) => pipeline::ExportOutcome::Failed(why),
+    }
+}
+
+fn export(e: pipeline::Export) -> wit::Export {
+    wit::Export {
+        id: e.id,
+        signal: match e.signal {
+            pipeline::Signal::Traces => wit::Signal::Traces,
+        },
+        destination: match e.destination {
+            Destination::Stdout => wit::Destination::Stdout,
+            Destination::Http { url, headers, timeout_ms } => wit::Destination::Http(wit::HttpRequest {
+                url,
+                headers: headers.into_iter().map(|(k, v)| (k, v.expose().to_owned())).collect(),
+                timeout_ms,
+            }),
+        },
+        body: e.body,
+        items: e.items,
+    }
+}
+
+impl wit::GuestPipeline for PipelineResource {
+    fn create(config: String) -> Result<wit::Pipeline, String> {
+        Pipeline::from_json(&config).map(|p| wit::Pipeline::new(PipelineResource(RefCell::new(p))))
+    }
+
+    fn plan(&self) -> String {
+        self.0.borrow().plan()
+    }
+
+    fn describe(&self) -> String {
+        self.0.borrow().describe()
+    }
+
+    fn record_spans(&self, batch: String) {
+        self.0.borrow_mut().record_spans(&batch)
+    }
+
+    fn poll(&self, now: u64, flush: bool) -> wit::PollResult {
+        let r = self.0.borrow_mut().poll(now, flush);
+        wit::PollResult {
+            exports: r.exports.into_iter().map(export).collect(),
+            warnings: r.warnings,
+            next_poll: r.next_poll,
+        }
+    }
+
+    fn report(&self, id: u64, o: wit::Outcome, now: u64) {
+        self.0.borrow_mut().report(id, &outcome(o), now)
+    }
+
+    fn abandon(&self) -> u64 {
+        self.0.borrow_mut().abandon()
+    }
+
+    fn stats(&self) -> String {
+        self.0.borrow().stats_json()
+    }
+
+    fn extract(&self, headers: String) -> String {
+        self.0.borrow().extract(&headers)
+    }
+
+    fn inject(&self, context: String) -> String {
+        self.0.borrow().inject(&context)
+    }
+}
+
+export!(Component);

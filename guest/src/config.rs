@@ -1,0 +1,475 @@
+//! Configuration: explicit options over the OTEL_* environment over defaults,
+//! validated once, at `pipeline.create`. Errors are one sentence naming what was
+//! wrong and how to fix it.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use serde::Deserialize;
+
+use crate::attributes::{parse_attributes, AttributeLimits};
+use crate::env::{parse_key_values, Env};
+use crate::propagation::Propagators;
+use crate::resource::{build_resource, ResourceSettings};
+use crate::sampler::SamplerPlan;
+use crate::secret::Secret;
+
+/// What `pipeline.create` receives.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigInput {
+    #[serde(default)]
+    pub options: Options,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Decimal u64; seeds retry jitter.
+    #[serde(default)]
+    pub seed: Option<String>,
+    #[serde(default)]
+    pub host: HostFacts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HostFacts {
+    /// telemetry.sdk.language: python, nodejs, webjs, go, rust.
+    #[serde(default)]
+    pub sdk_language: Option<String>,
+}
+
+/// Explicit settings, named as every binding names them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    pub disabled: Option<bool>,
+    /// "otlp", "console" or "none".
+    pub backend: Option<String>,
+    /// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/<signal>` is appended.
+    pub endpoint: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    /// "http/protobuf" or "http/json".
+    pub protocol: Option<String>,
+    /// "gzip" or "none".
+    pub compression: Option<String>,
+    pub timeout_ms: Option<u32>,
+    pub service_name: Option<String>,
+    pub service_version: Option<String>,
+    pub service_namespace: Option<String>,
+    pub deployment_environment: Option<String>,
+    /// Extra resource attributes, as attribute JSON.
+    pub resource_attributes: Option<Box<serde_json::value::RawValue>>,
+    pub sampler: Option<String>,
+    pub sampler_arg: Option<String>,
+    pub schedule_delay_ms: Option<u64>,
+    pub max_queue_size: Option<u64>,
+    pub max_export_batch_size: Option<u64>,
+    pub attribute_count_limit: Option<u64>,
+    pub attribute_value_length_limit: Option<u64>,
+    pub event_count_limit: Option<u64>,
+    pub link_count_limit: Option<u64>,
+    pub propagators: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// One place a signal is sent.
+#[derive(Clone, Debug)]
+pub enum Route {
+    Otlp(OtlpRoute),
+    Console,
+}
+
+#[derive(Clone, Debug)]
+pub struct OtlpRoute {
+    pub url: String,
+    pub headers: Vec<(String, Secret)>,
+    pub encoding: Encoding,
+    pub gzip: bool,
+    pub timeout_ms: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    pub attributes: AttributeLimits,
+    pub events: usize,
+    pub links: usize,
+    pub event_attributes: AttributeLimits,
+    pub link_attributes: AttributeLimits,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSettings {
+    pub max_queue: usize,
+    pub max_batch: usize,
+    pub schedule_delay_ms: u64,
+}
+
+pub struct Config {
+    pub disabled: bool,
+    pub resource: Vec<KeyValue>,
+    pub span_limits: SpanLimits,
+    pub sampler: SamplerPlan,
+    pub batch: BatchSettings,
+    pub traces: Vec<Route>,
+    pub propagators: Propagators,
+    pub seed: u64,
+    /// Shown once, at the first poll.
+    pub warnings: Vec<String>,
+}
+
+const PROTOCOLS: &[&str] = &["http/protobuf", "http/json", "grpc"];
+
+impl Config {
+    pub fn from_json(json: &str) -> Result<Config, String> {
+        let input: ConfigInput =
+            serde_json::from_str(json).map_err(|e| format!("The configuration is not valid: {e}."))?;
+        Self::from_input(input)
+    }
+
+    pub fn from_input(input: ConfigInput) -> Result<Config, String> {
+        let mut warnings = Vec::new();
+        let opts = &input.options;
+        let mut env = Env::new(&input.env, &mut warnings);
+
+        let seed = match &input.seed {
+            None => 0,
+            Some(s) => {
+                s.parse::<u64>().map_err(|_| format!("The seed {s:?} is not a decimal unsigned 64-bit integer."))?
+            }
+        };
+        let disabled = opts.disabled.unwrap_or_else(|| env.bool("OTEL_SDK_DISABLED"));
+
+        let option_resource = match &opts.resource_attributes {
+            None => Vec::new(),
+            Some(raw) => {
+                parse_attributes(raw.get(), AttributeLimits::UNLIMITED)
+                    .map_err(|e| format!("The option resource_attributes is not valid attribute JSON: {e}."))?
+                    .kept
+            }
+        };
+        let resource = build_resource(
+            &mut env,
+            ResourceSettings {
+                sdk_language: input.host.sdk_language.as_deref().unwrap_or("unknown"),
+                service_name: opts.service_name.as_deref(),
+                service_version: opts.service_version.as_deref(),
+                service_namespace: opts.service_namespace.as_deref(),
+                deployment_environment: opts.deployment_environment.as_deref(),
+                attributes: option_resource,
+            },
+        );
+
+        let span_limits = span_limits(&mut env, opts);
+        let sampler = SamplerPlan::from_env(&mut env, opts.sampler.as_deref(), opts.sampler_arg.as_deref());
+        let batch = batch_settings(&mut env, opts);
+        let propagators = match &opts.propagators {
+            Some(list) => Propagators::from_names(list.iter().map(String::as_str), &mut env),
+            None => Propagators::from_names(
+                env.get("OTEL_PROPAGATORS").unwrap_or("tracecontext,baggage").split(','),
+                &mut env,
+            ),
+        };
+        let traces = trace_routes(&mut env, opts)?;
+
+        Ok(Config { disabled, resource, span_limits, sampler, batch, traces, propagators, seed, warnings })
+    }
+}
+
+fn span_limits(env: &mut Env, opts: &Options) -> SpanLimits {
+    let count = |env: &mut Env, opt: Option<u64>, names: &[&'static str]| -> usize {
+        opt.or_else(|| env.number(names)).map_or(128, |n| n as usize)
+    };
+    let value_length = opts
+        .attribute_value_length_limit
+        .or_else(|| env.number(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]))
+        .map(|n| n as usize);
+    let attribute_count =
+        count(env, opts.attribute_count_limit, &["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]);
+    let event_attribute_count = count(env, None, &["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]);
+    let link_attribute_count = count(env, None, &["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]);
+    SpanLimits {
+        attributes: AttributeLimits { count: attribute_count, value_length },
+        events: count(env, opts.event_count_limit, &["OTEL_SPAN_EVENT_COUNT_LIMIT"]),
+        links: count(env, opts.link_count_limit, &["OTEL_SPAN_LINK_COUNT_LIMIT"]),
+        event_attributes: AttributeLimits { count: event_attribute_count, value_length },
+        link_attributes: AttributeLimits { count: link_attribute_count, value_length },
+    }
+}
+
+fn batch_settings(env: &mut Env, opts: &Options) -> BatchSettings {
+    let max_queue = opts.max_queue_size.or_else(|| env.number(&["OTEL_BSP_MAX_QUEUE_SIZE"])).unwrap_or(2048).max(1);
+    let mut max_batch =
+        opts.max_export_batch_size.or_else(|| env.number(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"])).unwrap_or(512).max(1);
+    if max_batch > max_queue {
+        env.warn(format!(
+            "The export batch size ({max_batch}) is larger than the queue ({max_queue}); using {max_queue}."
+        ));
+        max_batch = max_queue;
+    }
+    let schedule_delay_ms = opts.schedule_delay_ms.or_else(|| env.number(&["OTEL_BSP_SCHEDULE_DELAY"])).unwrap_or(5000);
+    BatchSettings { max_queue: max_queue as usize, max_batch: max_batch as usize, schedule_delay_ms }
+}
+
+fn trace_routes(env: &mut Env, opts: &Options) -> Result<Vec<Route>, String> {
+    let exporters: Vec<String> = match &opts.backend {
+        Some(b) => vec![b.to_ascii_lowercase()],
+        None => env
+            .get("OTEL_TRACES_EXPORTER")
+            .unwrap_or("otlp")
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    let mut routes = Vec::new();
+    for exporter in exporters {
+        match exporter.as_str() {
+            "otlp" => routes.push(Route::Otlp(otlp_route(env, opts, "TRACES", "traces")?)),
+            "console" | "logging" => routes.push(Route::Console),
+            "none" => {}
+            other if opts.backend.is_some() => {
+                return Err(format!("The backend {other:?} is not known; use \"otlp\", \"console\" or \"none\"."))
+            }
+            other => env.warn(format!("OTEL_TRACES_EXPORTER names {other:?}, which is not supported; ignoring it.")),
+        }
+    }
+    Ok(routes)
+}
+
+fn otlp_route(env: &mut Env, opts: &Options, signal_env: &str, signal_path: &str) -> Result<OtlpRoute, String> {
+    let per_signal = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{signal_env}_{suffix}");
+    let generic = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{suffix}");
+    let names = |suffix: &str| -> [String; 2] { [per_signal(suffix), generic(suffix)] };
+    let first = |env: &Env, suffix: &str| -> Option<(String, String)> {
+        names(suffix).into_iter().find_map(|n| env.get(&n).map(|v| (n.clone(), v.to_owned())))
+    };
+
+    let url = if let Some(base) = &opts.endpoint {
+        signal_url(base, signal_path).map_err(|why| format!("The option endpoint {base:?} {why}."))?
+    } else if let Some(v) = env.get(&per_signal("ENDPOINT")) {
+        check_url(v).map_err(|why| format!("{} {v:?} {why}.", per_signal("ENDPOINT")))?;
+        if has_path(v) {
+            v.to_owned()
+        } else {
+            format!("{v}/")
+        }
+    } else if let Some(v) = env.get(&generic("ENDPOINT")) {
+        signal_url(v, signal_path).map_err(|why| format!("{} {v:?} {why}.", generic("ENDPOINT")))?
+    } else {
+        format!("http://localhost:4318/v1/{signal_path}")
+    };
+
+    let protocol = match &opts.protocol {
+        Some(p) => {
+            let p = p.to_ascii_lowercase();
+            if !PROTOCOLS.contains(&p.as_str()) {
+                return Err(format!("The option protocol {p:?} is not known; use \"http/protobuf\" or \"http/json\"."));
+            }
+            p
+        }
+        None => {
+            let [a, b] = names("PROTOCOL");
+            env.choice(&[a.as_str(), b.as_str()], PROTOCOLS).unwrap_or_else(|| "http/protobuf".into())
+        }
+    };
+    let encoding = match protocol.as_str() {
+        "http/json" => Encoding::Json,
+        "grpc" => {
+            return Err("OTLP over gRPC is not available from this host; set the protocol to http/protobuf \
+                        (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)."
+                .into())
+        }
+        _ => Encoding::Protobuf,
+    };
+
+    let gzip = match &opts.compression {
+        Some(c) => match c.to_ascii_lowercase().as_str() {
+            "gzip" => true,
+            "none" => false,
+            _ => return Err(format!("The option compression {c:?} is not known; use \"gzip\" or \"none\".")),
+        },
+        None => {
+            let [a, b] = names("COMPRESSION");
+            env.choice(&[a.as_str(), b.as_str()], &["gzip", "none"]).as_deref() == Some("gzip")
+        }
+    };
+
+    let timeout_ms = match opts.timeout_ms {
+        Some(t) => t,
+        None => {
+            let [a, b] = names("TIMEOUT");
+            env.number(&[a.as_str(), b.as_str()]).map_or(10_000, |t| t.min(u32::MAX as u64) as u32)
+        }
+    };
+
+    let mut headers: Vec<(String, Secret)> = Vec::new();
+    match &opts.headers {
+        Some(h) => headers.extend(h.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone())))),
+        None => {
+            if let Some((name, v)) = first(env, "HEADERS") {
+                match parse_key_values(&v) {
+                    Some(pairs) => headers.extend(pairs.into_iter().map(|(k, v)| (k, Secret::new(v)))),
+                    None => env.warn(format!("{name} is not a list of key=value pairs; no headers are sent from it.")),
+                }
+            }
+        }
+    }
+    for (name, _) in &headers {
+        if !is_header_name(name) {
+            return Err(format!("The header name {name:?} is not a valid HTTP header name."));
+        }
+    }
+
+    Ok(OtlpRoute { url, headers, encoding, gzip, timeout_ms })
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Checks an http(s) URL with a host; says what is wrong otherwise.
+fn check_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("is not an http:// or https:// URL")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("has no host");
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err("contains white space");
+    }
+    Ok(())
+}
+
+fn has_path(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.contains('/')
+}
+
+/// The generic endpoint rule: append `v1/<signal>`, adding `/` if needed.
+pub fn signal_url(base: &str, signal_path: &str) -> Result<String, &'static str> {
+    check_url(base)?;
+    let sep = if base.ends_with('/') { "" } else { "/" };
+    Ok(format!("{base}{sep}v1/{signal_path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(options: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_json(&format!(
+            r#"{{"options":{options},"env":{},"host":{{"sdk_language":"rust"}}}}"#,
+            serde_json::to_string(&env).unwrap()
+        ))
+    }
+
+    fn otlp(c: &Config) -> &OtlpRoute {
+        match &c.traces[0] {
+            Route::Otlp(r) => r,
+            Route::Console => panic!("otlp route expected"),
+        }
+    }
+
+    #[test]
+    fn endpoint_rules() {
+        let c = config("{}", &[]).unwrap();
+        assert_eq!(otlp(&c).url, "http://localhost:4318/v1/traces");
+        let c = config("{}", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:1/otlp")]).unwrap();
+        assert_eq!(otlp(&c).url, "http://h:1/otlp/v1/traces");
+        let c = config("{}", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:1/")]).unwrap();
+        assert_eq!(otlp(&c).url, "http://h:1/v1/traces");
+        let c = config(
+            "{}",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:1"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t:2/x")],
+        )
+        .unwrap();
+        assert_eq!(otlp(&c).url, "https://t:2/x", "per-signal endpoint is used as-is");
+        let c = config("{}", &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t:2")]).unwrap();
+        assert_eq!(otlp(&c).url, "https://t:2/");
+        let c = config(r#"{"endpoint":"http://o:3"}"#, &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t")]).unwrap();
+        assert_eq!(otlp(&c).url, "http://o:3/v1/traces", "explicit options win");
+    }
+
+    #[test]
+    fn bad_endpoints_and_protocols_fail_in_one_sentence() {
+        let e = config("{}", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")]).err().unwrap();
+        assert_eq!(e, "OTEL_EXPORTER_OTLP_ENDPOINT \"localhost:4318\" is not an http:// or https:// URL.");
+        let e = config("{}", &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).err().unwrap();
+        assert!(e.contains("http/protobuf"), "{e}");
+        assert!(config(r#"{"backend":"zipkin"}"#, &[]).is_err());
+        assert!(config(r#"{"bogus":1}"#, &[]).is_err(), "unknown options are refused");
+    }
+
+    #[test]
+    fn headers_protocol_compression_timeout() {
+        let c = config(
+            "{}",
+            &[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20tok"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/JSON"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ],
+        )
+        .unwrap();
+        let r = otlp(&c);
+        assert_eq!(r.headers.len(), 1);
+        assert_eq!((r.headers[0].0.as_str(), r.headers[0].1.expose()), ("authorization", "Bearer tok"));
+        assert_eq!((r.encoding, r.gzip, r.timeout_ms), (Encoding::Json, true, 2500));
+    }
+
+    #[test]
+    fn garbage_values_warn_and_use_defaults() {
+        let c = config(
+            "{}",
+            &[
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+                ("OTEL_TRACES_SAMPLER", "nope"),
+                ("OTEL_SDK_DISABLED", "maybe"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "justakey"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.batch.max_queue, 2048);
+        assert!(!otlp(&c).gzip);
+        assert!(!c.disabled);
+        assert_eq!(c.warnings.len(), 5, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn limits_and_batch_from_env() {
+        let c = config(
+            r#"{"max_export_batch_size":10}"#,
+            &[
+                ("OTEL_ATTRIBUTE_COUNT_LIMIT", "5"),
+                ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "7"),
+                ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "9"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "4"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.span_limits.attributes, AttributeLimits { count: 7, value_length: Some(9) });
+        assert_eq!(c.span_limits.event_attributes.count, 5);
+        assert_eq!(c.batch, BatchSettings { max_queue: 4, max_batch: 4, schedule_delay_ms: 5000 });
+        assert!(c.disabled);
+    }
+
+    #[test]
+    fn exporters_list() {
+        let c = config("{}", &[("OTEL_TRACES_EXPORTER", "console,otlp,zipkin")]).unwrap();
+        assert!(matches!(c.traces[..], [Route::Console, Route::Otlp(_)]));
+        let c = config(r#"{"backend":"none"}"#, &[]).unwrap();
+        assert!(c.traces.is_empty());
+    }
+}

@@ -1,0 +1,220 @@
+//! Delivery policy: what an export's outcome means. OTLP/HTTP rules: 2xx is
+//! success (a partial_success body is counted, never retried); 429, 502, 503,
+//! 504 and connection failures are retried with exponential backoff and jitter,
+//! honouring Retry-After; 413 splits the batch; every other status is final.
+
+use prost::Message;
+
+use crate::config::Encoding;
+use crate::stats::DropReason;
+
+/// How an HTTP export ended, as the host reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Response { status: u16, retry_after: Option<String>, body: Vec<u8> },
+    Failed(String),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Delivered; `rejected` items were refused by the receiver (partial success).
+    Done {
+        rejected: u64,
+        message: String,
+    },
+    /// Try again at this time (unix ns).
+    Retry {
+        at: u64,
+    },
+    /// Too large: split in two and send each half.
+    Split,
+    Drop(DropReason),
+}
+
+/// Attempts in all, the first included.
+pub const MAX_ATTEMPTS: u32 = 6;
+const BASE_BACKOFF_NS: u64 = 1_000_000_000;
+const MAX_BACKOFF_NS: u64 = 30_000_000_000;
+/// A Retry-After longer than this is not waited for; the export is dropped.
+const MAX_RETRY_AFTER_NS: u64 = 300_000_000_000;
+
+/// Decides what happens after attempt number `attempts` (1-based) ended with
+/// `outcome`. `jitter` is a uniform random value in [0, 1).
+pub fn judge(outcome: &Outcome, encoding: Encoding, attempts: u32, now: u64, jitter: f64) -> Verdict {
+    let retry = |after: Option<u64>| -> Verdict {
+        if attempts >= MAX_ATTEMPTS {
+            return Verdict::Drop(DropReason::RetriesExhausted);
+        }
+        let delay = match after {
+            Some(d) if d > MAX_RETRY_AFTER_NS => return Verdict::Drop(DropReason::RetriesExhausted),
+            Some(d) => d,
+            None => {
+                let exp = BASE_BACKOFF_NS.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF_NS);
+                // Between half and all of the exponential delay.
+                exp / 2 + (exp as f64 / 2.0 * jitter) as u64
+            }
+        };
+        Verdict::Retry { at: now.saturating_add(delay) }
+    };
+    match outcome {
+        Outcome::Failed(_) => retry(None),
+        Outcome::Response { status, retry_after, body } => match status {
+            200..=299 => {
+                let (rejected, message) = partial_success(body, encoding);
+                Verdict::Done { rejected, message }
+            }
+            413 => Verdict::Split,
+            429 | 502 | 503 | 504 => retry(retry_after.as_deref().and_then(|v| retry_after_ns(v, now))),
+            _ => Verdict::Drop(DropReason::Rejected),
+        },
+    }
+}
+
+/// Reads `partial_success` from an Export*ServiceResponse body. Anything
+/// unreadable counts as full success: the receiver said 2xx.
+fn partial_success(body: &[u8], encoding: Encoding) -> (u64, String) {
+    if body.is_empty() {
+        return (0, String::new());
+    }
+    match encoding {
+        Encoding::Protobuf => {
+            use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+            match ExportTraceServiceResponse::decode(body) {
+                Ok(r) => {
+                    r.partial_success.map_or((0, String::new()), |p| (p.rejected_spans.max(0) as u64, p.error_message))
+                }
+                Err(_) => (0, String::new()),
+            }
+        }
+        Encoding::Json => {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return (0, String::new()) };
+            let p = v.get("partialSuccess").or_else(|| v.get("partial_success"));
+            let Some(p) = p else { return (0, String::new()) };
+            let count = ["rejectedSpans", "rejected_spans"]
+                .iter()
+                .find_map(|k| p.get(*k))
+                .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
+                .unwrap_or(0);
+            let message =
+                ["errorMessage", "error_message"].iter().find_map(|k| p.get(*k)?.as_str()).unwrap_or("").to_owned();
+            (count, message)
+        }
+    }
+}
+
+/// Retry-After as a delay in nanoseconds: delta-seconds or an IMF-fixdate.
+pub fn retry_after_ns(value: &str, now: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.saturating_mul(1_000_000_000));
+    }
+    let at = http_date_unix_secs(value)?;
+    let now_secs = now / 1_000_000_000;
+    Some(at.saturating_sub(now_secs).saturating_mul(1_000_000_000))
+}
+
+/// Parses `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date_unix_secs(s: &str) -> Option<u64> {
+    let rest = s.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else { return None };
+    let day: u64 = day.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == month)? as u64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = hms[..] else { return None };
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1970 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as u64 * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn status(code: u16) -> Outcome {
+        Outcome::Response { status: code, retry_after: None, body: vec![] }
+    }
+
+    #[test]
+    fn status_codes() {
+        for ok in [200, 202, 204] {
+            assert_eq!(
+                judge(&status(ok), Encoding::Protobuf, 1, 0, 0.0),
+                Verdict::Done { rejected: 0, message: String::new() }
+            );
+        }
+        for retryable in [429, 502, 503, 504] {
+            assert!(matches!(judge(&status(retryable), Encoding::Protobuf, 1, 0, 0.0), Verdict::Retry { .. }));
+        }
+        for fatal in [400, 401, 403, 404, 500, 501, 301] {
+            assert_eq!(judge(&status(fatal), Encoding::Protobuf, 1, 0, 0.0), Verdict::Drop(DropReason::Rejected));
+        }
+        assert_eq!(judge(&status(413), Encoding::Protobuf, 1, 0, 0.0), Verdict::Split);
+        assert!(matches!(judge(&Outcome::Failed("refused".into()), Encoding::Json, 1, 0, 0.0), Verdict::Retry { .. }));
+        assert_eq!(
+            judge(&status(503), Encoding::Protobuf, MAX_ATTEMPTS, 0, 0.0),
+            Verdict::Drop(DropReason::RetriesExhausted)
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let at = |attempt, jitter| match judge(&status(503), Encoding::Protobuf, attempt, 0, jitter) {
+            Verdict::Retry { at } => at,
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(at(1, 0.0), S / 2);
+        assert_eq!(at(1, 0.999_999_999), S - 1);
+        assert_eq!(at(3, 0.0), 2 * S);
+        assert_eq!(at(5, 1.0 - f64::EPSILON), 16 * S - 1);
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = 784_111_777 * S; // Sun, 06 Nov 1994 08:49:37 GMT
+        let o = Outcome::Response { status: 429, retry_after: Some("7".into()), body: vec![] };
+        assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.5), Verdict::Retry { at: now + 7 * S });
+        let o =
+            Outcome::Response { status: 503, retry_after: Some("Sun, 06 Nov 1994 08:50:07 GMT".into()), body: vec![] };
+        assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.5), Verdict::Retry { at: now + 30 * S });
+        let o = Outcome::Response { status: 503, retry_after: Some("86400".into()), body: vec![] };
+        assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.5), Verdict::Drop(DropReason::RetriesExhausted));
+        // Garbage falls back to backoff.
+        let o = Outcome::Response { status: 503, retry_after: Some("soon".into()), body: vec![] };
+        assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.0), Verdict::Retry { at: now + S / 2 });
+    }
+
+    #[test]
+    fn partial_success_is_read_in_both_encodings() {
+        use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess { rejected_spans: 3, error_message: "bad".into() }),
+        }
+        .encode_to_vec();
+        let o = Outcome::Response { status: 200, retry_after: None, body };
+        assert_eq!(judge(&o, Encoding::Protobuf, 1, 0, 0.0), Verdict::Done { rejected: 3, message: "bad".into() });
+        let o = Outcome::Response {
+            status: 200,
+            retry_after: None,
+            body: br#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"x"}}"#.to_vec(),
+        };
+        assert_eq!(judge(&o, Encoding::Json, 1, 0, 0.0), Verdict::Done { rejected: 2, message: "x".into() });
+        let o = Outcome::Response { status: 200, retry_after: None, body: b"not protobuf \xff".to_vec() };
+        assert!(matches!(judge(&o, Encoding::Protobuf, 1, 0, 0.0), Verdict::Done { rejected: 0, .. }));
+    }
+}

@@ -1,0 +1,27 @@
+//! The polytel core. Every decision about telemetry lives here; hosts supply
+//! time, randomness, records and I/O. `wit/polytel.wit` is the contract; this
+//! crate builds to that component for wasm32 and natively as a library for
+//! tests, fuzzing, benchmarks and the `polytel` command's receiver.
+
+pub mod attributes;
+pub mod config;
+pub mod console;
+pub mod delivery;
+pub mod encode;
+pub mod env;
+pub mod ids;
+pub mod json;
+pub mod otlp_json;
+pub mod pipeline;
+pub mod propagation;
+pub mod resource;
+pub mod sampler;
+pub mod secret;
+pub mod spans;
+pub mod stats;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use opentelemetry_proto as proto;
+pub use pipeline::Pipeline;

@@ -1,0 +1,275 @@
+//! The `polytel` command: `receive`, `demo`, `check`, `component`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use polytel::receiver::{Received, Receiver};
+use polytel::runtime::CoreInstance;
+use polytel::{Options, Telemetry};
+use polytel_core::console::{render_traces, value_text};
+use polytel_core::ids::to_hex;
+use polytel_core::proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use polytel_core::proto::tonic::trace::v1::ResourceSpans;
+
+const USAGE: &str = "\
+usage: polytel <command> [options]
+
+commands:
+  receive [--listen 127.0.0.1:4318] [--json]
+        a local OTLP/HTTP receiver that prints what arrives: trace trees, or JSON lines
+  demo [--pace N]
+        runs a sample agent workload and prints what a receiver got; with
+        OTEL_EXPORTER_OTLP_ENDPOINT (or other OTEL_* settings) set, sends there instead
+  check [--backend B] [--endpoint URL] [--protocol P] [--header K=V]... [--service-name S]
+        prints where each signal would go, without sending; fails on a bad configuration
+  component --out FILE
+        writes the core component (for packaging the bindings)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("receive") => receive(&args[1..]),
+        Some("demo") => demo(&args[1..]),
+        Some("check") => check(&args[1..]),
+        Some("component") => component(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polytel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--name value` flags; repeated flags keep every value.
+struct Flags(Vec<(String, Option<String>)>);
+
+impl Flags {
+    fn parse(args: &[String], with_value: &[&str], switches: &[&str]) -> Result<Flags> {
+        let mut out = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let name = a.as_str();
+            if switches.contains(&name) {
+                out.push((name.to_owned(), None));
+            } else if with_value.contains(&name) {
+                let v = it.next().ok_or_else(|| anyhow!("{name} needs a value"))?;
+                out.push((name.to_owned(), Some(v.clone())));
+            } else {
+                bail!("unknown option {name:?}; see `polytel --help`");
+            }
+        }
+        Ok(Flags(out))
+    }
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    }
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(n, _)| n == name).filter_map(|(_, v)| v.as_deref())
+    }
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+}
+
+fn receive(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["--listen"], &["--json"])?;
+    let listen = flags.value("--listen").unwrap_or("127.0.0.1:4318").to_owned();
+    let json = flags.has("--json");
+    let receiver = Receiver::start(&listen, move |r| print_received(&r, json))?;
+    eprintln!("polytel: receiving OTLP/HTTP at {}/v1/traces (Ctrl-C to stop)", receiver.endpoint());
+    loop {
+        std::thread::park();
+    }
+}
+
+fn print_received(r: &Received, json: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match (&r.traces, json) {
+        (Some(t), false) => {
+            let _ = write!(out, "{}", render_traces(&t.resource_spans));
+        }
+        (Some(t), true) => {
+            for line in span_json_lines(&t.resource_spans) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        (None, false) => {
+            let _ = writeln!(out, "{}: {} bytes (not decoded by this version)", r.path, r.body.len());
+        }
+        (None, true) => {
+            let _ = writeln!(out, "{}", serde_json::json!({"path": r.path, "bytes": r.body.len()}));
+        }
+    }
+    let _ = out.flush();
+}
+
+fn value_json(v: Option<&AnyValue>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v.and_then(|v| v.value.as_ref()) {
+        None => J::Null,
+        Some(Value::StringValue(s)) => J::String(s.clone()),
+        Some(Value::BoolValue(b)) => J::Bool(*b),
+        Some(Value::IntValue(i)) => J::from(*i),
+        Some(Value::DoubleValue(d)) => {
+            serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
+        }
+        Some(Value::BytesValue(b)) => J::String(to_hex(b)),
+        Some(Value::ArrayValue(a)) => J::Array(a.values.iter().map(|v| value_json(Some(v))).collect()),
+        Some(Value::KvlistValue(kv)) => attributes_json(&kv.values),
+        Some(other) => J::String(value_text(Some(&AnyValue { value: Some(other.clone()) }))),
+    }
+}
+
+fn attributes_json(kvs: &[KeyValue]) -> serde_json::Value {
+    serde_json::Value::Object(kvs.iter().map(|kv| (kv.key.clone(), value_json(kv.value.as_ref()))).collect())
+}
+
+/// One JSON object per span, with its resource and scope.
+fn span_json_lines(resource_spans: &[ResourceSpans]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for rs in resource_spans {
+        let resource = attributes_json(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        for ss in &rs.scope_spans {
+            let scope = ss.scope.as_ref().map(|s| serde_json::json!({"name": s.name, "version": s.version}));
+            for s in &ss.spans {
+                let status = s.status.as_ref().map(|st| serde_json::json!({"code": st.code, "message": st.message}));
+                let events: Vec<_> = s
+                    .events
+                    .iter()
+                    .map(|e| serde_json::json!({"name": e.name, "time": e.time_unix_nano, "attributes": attributes_json(&e.attributes)}))
+                    .collect();
+                let links: Vec<_> = s
+                    .links
+                    .iter()
+                    .map(|l| serde_json::json!({"trace_id": to_hex(&l.trace_id), "span_id": to_hex(&l.span_id), "attributes": attributes_json(&l.attributes)}))
+                    .collect();
+                lines.push(
+                    serde_json::json!({
+                        "trace_id": to_hex(&s.trace_id),
+                        "span_id": to_hex(&s.span_id),
+                        "parent_span_id": to_hex(&s.parent_span_id),
+                        "name": s.name,
+                        "kind": s.kind,
+                        "start": s.start_time_unix_nano,
+                        "end": s.end_time_unix_nano,
+                        "status": status,
+                        "attributes": attributes_json(&s.attributes),
+                        "events": events,
+                        "links": links,
+                        "scope": scope,
+                        "resource": resource,
+                    })
+                    .to_string(),
+                );
+            }
+        }
+    }
+    lines
+}
+
+fn env_names_destination() -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["--pace"], &[])?;
+    let pace: f64 = match flags.value("--pace") {
+        Some(p) => p.parse().map_err(|_| anyhow!("--pace takes a number, such as 0.1"))?,
+        None => 0.2,
+    };
+    let service = Some("polytel-demo".to_owned());
+    if env_names_destination() {
+        let t = Telemetry::configure(Options { service_name: service, ..Default::default() })?;
+        println!("Sending the demo workload as the OTEL_* environment says:\n{}", t.describe()?);
+        polytel::demo::run_agent_workload(&t, pace);
+        let report = t.shutdown(Duration::from_secs(10));
+        println!("{}", t.stats()?);
+        if !report.flushed || report.abandoned > 0 {
+            bail!("{} spans could not be delivered before the deadline", report.abandoned);
+        }
+        return Ok(());
+    }
+
+    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let sink = received.clone();
+    let receiver = Receiver::start("127.0.0.1:0", move |r| sink.lock().expect("receiver lock").push(r))?;
+    let t = Telemetry::configure(Options {
+        service_name: service,
+        backend: Some("otlp".into()),
+        endpoint: Some(receiver.endpoint()),
+        env: Some(BTreeMap::new()),
+        ..Default::default()
+    })?;
+    println!("polytel demo: an agent run with two LLM calls, three tool calls (one fails) and a memory lookup,");
+    println!("exported over OTLP/HTTP to an in-process receiver at {}.\n", receiver.endpoint());
+    polytel::demo::run_agent_workload(&t, pace);
+    let report = t.shutdown(Duration::from_secs(10));
+    let got = received.lock().expect("receiver lock");
+    let spans: usize = got
+        .iter()
+        .filter_map(|r| r.traces.as_ref())
+        .flat_map(|t| t.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter().map(|ss| ss.spans.len())))
+        .sum();
+    println!("The receiver got {spans} spans in {} request(s):\n", got.len());
+    for r in got.iter() {
+        if let Some(t) = &r.traces {
+            print!("{}", render_traces(&t.resource_spans));
+        }
+    }
+    println!("Core counters: {}", t.stats()?);
+    if !report.flushed || spans == 0 {
+        bail!("the demo's spans did not all arrive");
+    }
+    Ok(())
+}
+
+fn check(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(
+        args,
+        &["--backend", "--endpoint", "--protocol", "--header", "--service-name", "--compression"],
+        &[],
+    )?;
+    let mut headers = BTreeMap::new();
+    for h in flags.values("--header") {
+        let (k, v) = h.split_once('=').ok_or_else(|| anyhow!("--header takes NAME=VALUE, got {h:?}"))?;
+        headers.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    let options = Options {
+        backend: flags.value("--backend").map(str::to_owned),
+        endpoint: flags.value("--endpoint").map(str::to_owned),
+        protocol: flags.value("--protocol").map(str::to_owned),
+        compression: flags.value("--compression").map(str::to_owned),
+        service_name: flags.value("--service-name").map(str::to_owned),
+        headers: (!headers.is_empty()).then_some(headers),
+        ..Default::default()
+    };
+    let config = options.core_config(0);
+    let mut core = CoreInstance::create(&config)?.map_err(|e| anyhow!(e))?;
+    println!("{}", core.describe()?);
+    Ok(())
+}
+
+fn component(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["--out"], &[])?;
+    let out = flags.value("--out").ok_or_else(|| anyhow!("component needs --out FILE"))?;
+    std::fs::write(out, polytel::runtime::COMPONENT)?;
+    eprintln!("polytel: wrote the core component ({} bytes) to {out}", polytel::runtime::COMPONENT.len());
+    Ok(())
+}

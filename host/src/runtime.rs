@@ -1,0 +1,157 @@
+//! Loads the embedded core component with wasmtime: one engine and one compiled
+//! component per process, the compiled code cached on disk so start-up after the
+//! first run is a deserialisation, not a compilation.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Config, Engine, Store};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "polytel",
+});
+
+pub use exports::polytel::telemetry::core as wit;
+
+/// The core component, built by build.rs from guest/.
+pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polytel.wasm"));
+
+struct Loaded {
+    engine: Engine,
+    pre: PolytelPre<()>,
+}
+
+fn loaded() -> Result<&'static Loaded> {
+    static LOADED: OnceLock<Loaded> = OnceLock::new();
+    if let Some(l) = LOADED.get() {
+        return Ok(l);
+    }
+    let mut config = Config::new();
+    // Concurrency support makes every call about three times dearer; the core
+    // is synchronous.
+    config.concurrency_support(false);
+    let engine = Engine::new(&config)?;
+    let component = load_component(&engine)?;
+    let linker = Linker::new(&engine);
+    let pre = PolytelPre::new(linker.instantiate_pre(&component)?)?;
+    Ok(LOADED.get_or_init(|| Loaded { engine, pre }))
+}
+
+/// Where compiled code is cached: `$POLYTEL_CACHE`, else the user's cache directory.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("POLYTEL_CACHE") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("polytel"))
+}
+
+fn cache_key(engine: &Engine) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    COMPONENT.hash(&mut h);
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("core-{:016x}.cwasm", h.finish())
+}
+
+fn load_component(engine: &Engine) -> Result<Component> {
+    let path = cache_dir().map(|d| d.join(cache_key(engine)));
+    if let Some(path) = &path {
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` below for
+            // this exact component and engine configuration (both are in the key);
+            // a damaged file fails to deserialise and is rebuilt.
+            if let Ok(c) = unsafe { Component::deserialize_file(engine, path) } {
+                return Ok(c);
+            }
+        }
+    }
+    let component =
+        Component::new(engine, COMPONENT).map_err(|e| anyhow::anyhow!("compiling the polytel core component: {e}"))?;
+    if let Some(path) = &path {
+        // The cache is an optimisation: failing to write it is not an error.
+        if let Ok(bytes) = component.serialize() {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::write(&tmp, bytes))
+                .and_then(|_| std::fs::rename(&tmp, path));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+    Ok(component)
+}
+
+/// One instance of the core holding one pipeline. Not thread-safe by itself:
+/// callers serialise access (the host keeps it behind a mutex).
+pub struct CoreInstance {
+    store: Store<()>,
+    bindings: Polytel,
+    pipeline: ResourceAny,
+}
+
+impl CoreInstance {
+    /// Instantiates the core and creates a pipeline from configuration JSON.
+    /// The outer error is a wasmtime failure; the inner one is the core's
+    /// one-sentence configuration error.
+    pub fn create(config_json: &str) -> Result<std::result::Result<CoreInstance, String>> {
+        let loaded = loaded()?;
+        let mut store = Store::new(&loaded.engine, ());
+        let bindings = loaded.pre.instantiate(&mut store)?;
+        let created = bindings.polytel_telemetry_core().pipeline().call_create(&mut store, config_json)?;
+        Ok(created.map(|pipeline| CoreInstance { store, bindings, pipeline }))
+    }
+
+    pub fn plan(&mut self) -> Result<String> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_plan(&mut self.store, p)?)
+    }
+
+    pub fn describe(&mut self) -> Result<String> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_describe(&mut self.store, p)?)
+    }
+
+    pub fn record_spans(&mut self, batch: &str) -> Result<()> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_record_spans(&mut self.store, p, batch)?)
+    }
+
+    pub fn poll(&mut self, now: u64, flush: bool) -> Result<wit::PollResult> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_poll(&mut self.store, p, now, flush)?)
+    }
+
+    pub fn report(&mut self, id: u64, outcome: &wit::Outcome, now: u64) -> Result<()> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_report(&mut self.store, p, id, outcome, now)?)
+    }
+
+    pub fn abandon(&mut self) -> Result<u64> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_abandon(&mut self.store, p)?)
+    }
+
+    pub fn stats(&mut self) -> Result<String> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_stats(&mut self.store, p)?)
+    }
+
+    pub fn extract(&mut self, headers_json: &str) -> Result<String> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_extract(&mut self.store, p, headers_json)?)
+    }
+
+    pub fn inject(&mut self, context_json: &str) -> Result<String> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_inject(&mut self.store, p, context_json)?)
+    }
+}

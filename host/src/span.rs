@@ -1,0 +1,303 @@
+//! Spans of the Rust API. A span lives in the host until it ends; then its
+//! record (batch JSON, see `wit/polytel.wit`) goes into the buffer the export
+//! worker ships to the core.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use polytel_core::ids::to_hex;
+
+use crate::telemetry::Shared;
+use crate::value::{push_json_str, write_attributes, Value};
+
+/// OTLP span kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpanKind {
+    #[default]
+    Internal = 1,
+    Server = 2,
+    Client = 3,
+    Producer = 4,
+    Consumer = 5,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Unset,
+    Ok,
+    Error(String),
+}
+
+/// The identity of a span, local or received from upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+    pub remote: bool,
+    pub trace_state: String,
+}
+
+impl SpanContext {
+    pub fn trace_id_hex(&self) -> String {
+        to_hex(&self.trace_id)
+    }
+    pub fn span_id_hex(&self) -> String {
+        to_hex(&self.span_id)
+    }
+}
+
+struct Event {
+    time: u64,
+    name: String,
+    attributes: Vec<(String, Value)>,
+    exception: Option<(String, String, String)>,
+}
+
+/// What a recording span holds until it ends.
+struct Recording {
+    name: String,
+    kind: SpanKind,
+    parent: Option<SpanContext>,
+    start: u64,
+    attributes: Vec<(String, Value)>,
+    events: Vec<Event>,
+    links: Vec<(SpanContext, Vec<(String, Value)>)>,
+    status: Status,
+    scope: Option<(String, String)>,
+}
+
+/// Configures a span before it starts.
+pub struct SpanBuilder {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) name: String,
+    pub(crate) kind: SpanKind,
+    pub(crate) parent: Option<SpanContext>,
+    pub(crate) attributes: Vec<(String, Value)>,
+    pub(crate) links: Vec<(SpanContext, Vec<(String, Value)>)>,
+    pub(crate) scope: Option<(String, String)>,
+}
+
+impl SpanBuilder {
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    pub fn parent(mut self, parent: &SpanContext) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+    pub fn link(mut self, to: &SpanContext, attributes: Vec<(String, Value)>) -> Self {
+        self.links.push((to.clone(), attributes));
+        self
+    }
+    /// The instrumentation scope (library name and version) the span belongs to.
+    pub fn scope(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.scope = Some((name.into(), version.into()));
+        self
+    }
+
+    pub fn start(self) -> Span {
+        let shared = self.shared;
+        let trace_id = match &self.parent {
+            Some(p) => p.trace_id,
+            None => shared.next_trace_id(),
+        };
+        let span_id = shared.next_span_id();
+        let sampled = match &self.parent {
+            Some(p) if shared.plan.sampler.parent_based => p.sampled,
+            _ => !shared.plan.disabled && shared.plan.sampler.samples_root(&trace_id),
+        };
+        let context = SpanContext {
+            trace_id,
+            span_id,
+            sampled,
+            remote: false,
+            trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
+        };
+        let recording = sampled.then(|| Recording {
+            name: self.name,
+            kind: self.kind,
+            parent: self.parent,
+            start: shared.now(),
+            attributes: self.attributes,
+            events: Vec::new(),
+            links: self.links,
+            status: Status::Unset,
+            scope: self.scope,
+        });
+        Span { shared, context, recording }
+    }
+}
+
+/// A started span. Ends when `end` is called or when it is dropped.
+pub struct Span {
+    shared: Arc<Shared>,
+    context: SpanContext,
+    recording: Option<Recording>,
+}
+
+impl Span {
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// A builder for a child of this span.
+    pub fn child(&self, name: impl Into<String>) -> SpanBuilder {
+        self.shared.builder(name.into()).parent(&self.context)
+    }
+
+    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        if let Some(r) = &mut self.recording {
+            r.attributes.push((key.into(), value.into()));
+        }
+    }
+
+    pub fn add_event(&mut self, name: impl Into<String>, attributes: Vec<(String, Value)>) {
+        if let Some(r) = &mut self.recording {
+            let time = self.shared.now();
+            r.events.push(Event { time, name: name.into(), attributes, exception: None });
+        }
+    }
+
+    /// Records an exception as an `exception` event (type, message, stack trace).
+    pub fn record_exception(&mut self, kind: &str, message: &str, stacktrace: &str) {
+        if let Some(r) = &mut self.recording {
+            let time = self.shared.now();
+            r.events.push(Event {
+                time,
+                name: String::new(),
+                attributes: Vec::new(),
+                exception: Some((kind.to_owned(), message.to_owned(), stacktrace.to_owned())),
+            });
+        }
+    }
+
+    pub fn record_error(&mut self, err: &dyn std::error::Error) {
+        let kind = std::any::type_name_of_val(err);
+        self.record_exception(kind, &err.to_string(), "");
+    }
+
+    pub fn set_status(&mut self, status: Status) {
+        if let Some(r) = &mut self.recording {
+            // Ok is final; Unset never replaces anything.
+            match (&r.status, &status) {
+                (Status::Ok, _) | (_, Status::Unset) => {}
+                _ => r.status = status,
+            }
+        }
+    }
+
+    pub fn end(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(r) = self.recording.take() {
+            let end = self.shared.now();
+            let record = span_record(&self.context, &r, end);
+            self.shared.enqueue(record);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
+    let mut out = String::with_capacity(256);
+    let _ = write!(out, r#"{{"trace_id":"{}","span_id":"{}""#, to_hex(&ctx.trace_id), to_hex(&ctx.span_id));
+    if let Some(p) = &r.parent {
+        let _ = write!(out, r#","parent_span_id":"{}""#, to_hex(&p.span_id));
+        if p.remote {
+            out.push_str(r#","parent_remote":true"#);
+        }
+    }
+    if !ctx.trace_state.is_empty() {
+        out.push_str(r#","trace_state":"#);
+        push_json_str(&mut out, &ctx.trace_state);
+    }
+    out.push_str(r#","name":"#);
+    push_json_str(&mut out, &r.name);
+    let _ = write!(out, r#","kind":{},"start":{},"end":{}"#, r.kind as i32, r.start, end);
+    if !r.attributes.is_empty() {
+        out.push_str(r#","attributes":"#);
+        write_attributes(&mut out, &r.attributes);
+    }
+    if !r.events.is_empty() {
+        out.push_str(r#","events":["#);
+        for (i, e) in r.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"{{"time":{}"#, e.time);
+            match &e.exception {
+                Some((kind, message, stack)) => {
+                    out.push_str(r#","exception":{"type":"#);
+                    push_json_str(&mut out, kind);
+                    out.push_str(r#","message":"#);
+                    push_json_str(&mut out, message);
+                    if !stack.is_empty() {
+                        out.push_str(r#","stacktrace":"#);
+                        push_json_str(&mut out, stack);
+                    }
+                    out.push('}');
+                }
+                None => {
+                    out.push_str(r#","name":"#);
+                    push_json_str(&mut out, &e.name);
+                    if !e.attributes.is_empty() {
+                        out.push_str(r#","attributes":"#);
+                        write_attributes(&mut out, &e.attributes);
+                    }
+                }
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+    if !r.links.is_empty() {
+        out.push_str(r#","links":["#);
+        for (i, (l, attrs)) in r.links.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"{{"trace_id":"{}","span_id":"{}""#, to_hex(&l.trace_id), to_hex(&l.span_id));
+            if !attrs.is_empty() {
+                out.push_str(r#","attributes":"#);
+                write_attributes(&mut out, attrs);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+    match &r.status {
+        Status::Unset => {}
+        Status::Ok => out.push_str(r#","status":{"code":1}"#),
+        Status::Error(m) => {
+            out.push_str(r#","status":{"code":2,"message":"#);
+            push_json_str(&mut out, m);
+            out.push('}');
+        }
+    }
+    if let Some((name, version)) = &r.scope {
+        out.push_str(r#","scope":{"name":"#);
+        push_json_str(&mut out, name);
+        out.push_str(r#","version":"#);
+        push_json_str(&mut out, version);
+        out.push('}');
+    }
+    out.push('}');
+    out
+}

@@ -1,0 +1,411 @@
+//! `Telemetry`: one configured pipeline in this process. The application's
+//! threads only append finished span records to a buffer; a background worker
+//! ships the buffer to the core in one call per batch, asks the core what to
+//! export, sends it over HTTP outside any lock, and reports the outcome back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Result};
+use polytel_core::ids::{next_span_id, next_trace_id};
+use polytel_core::sampler::SamplerPlan;
+use serde::Deserialize;
+
+use crate::http::Sender;
+use crate::options::{Clock, Options};
+use crate::runtime::{wit, CoreInstance};
+use crate::span::{SpanBuilder, SpanContext, SpanKind};
+
+/// What the core told the host to apply on its hot path.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Plan {
+    pub disabled: bool,
+    #[serde(deserialize_with = "sampler_plan")]
+    pub sampler: SamplerPlan,
+    pub max_batch: usize,
+    pub max_queue: usize,
+}
+
+fn sampler_plan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SamplerPlan, D::Error> {
+    #[derive(Deserialize)]
+    struct Raw {
+        parent_based: bool,
+        root_bound: String,
+    }
+    let raw = Raw::deserialize(d)?;
+    let root_bound = raw.root_bound.parse().map_err(serde::de::Error::custom)?;
+    Ok(SamplerPlan { parent_based: raw.parent_based, root_bound })
+}
+
+/// The core instance and what is needed to rebuild it after a trap.
+struct Core {
+    instance: CoreInstance,
+    config_json: String,
+    /// Spans lost because the core trapped while holding them.
+    lost_to_traps: u64,
+}
+
+impl Core {
+    /// Runs `f` on the instance; if the core traps, instantiates it afresh so
+    /// later calls work, and counts what was lost.
+    fn call<T>(&mut self, lost_if_trap: u64, f: impl FnOnce(&mut CoreInstance) -> Result<T>) -> Result<T> {
+        match f(&mut self.instance) {
+            Ok(v) => Ok(v),
+            Err(trap) => {
+                // What the trapped instance had queued cannot be read any more.
+                self.lost_to_traps += lost_if_trap;
+                eprintln!(
+                    "polytel: the telemetry core failed ({trap:#}); starting it afresh. Queued telemetry was lost."
+                );
+                match CoreInstance::create(&self.config_json)? {
+                    Ok(fresh) => self.instance = fresh,
+                    Err(e) => return Err(anyhow!(e)),
+                }
+                Err(trap)
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Buffer {
+    records: Vec<String>,
+    dropped: u64,
+    /// Flush requests made and completed; a flush waits for `done >= asked`.
+    flush_asked: u64,
+    flush_done: u64,
+    stop: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) plan: Plan,
+    core: Mutex<Core>,
+    buffer: Mutex<Buffer>,
+    /// Wakes the worker (new records, flush, stop).
+    wake: Condvar,
+    /// Wakes flushers when a flush completes.
+    flushed: Condvar,
+    id_state: AtomicU64,
+    clock: Option<Clock>,
+}
+
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Shared {
+    pub(crate) fn now(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c(),
+            None => system_now(),
+        }
+    }
+
+    /// splitmix64 draws without a lock: each caller claims one state step.
+    fn draw_state(&self, steps: u64) -> u64 {
+        self.id_state.fetch_add(GOLDEN_GAMMA.wrapping_mul(steps), Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_span_id(&self) -> [u8; 8] {
+        next_span_id(&mut self.draw_state(1))
+    }
+
+    pub(crate) fn next_trace_id(&self) -> [u8; 16] {
+        next_trace_id(&mut self.draw_state(2))
+    }
+
+    pub(crate) fn builder(self: &Arc<Self>, name: String) -> SpanBuilder {
+        SpanBuilder {
+            shared: self.clone(),
+            name,
+            kind: SpanKind::Internal,
+            parent: None,
+            attributes: Vec::new(),
+            links: Vec::new(),
+            scope: None,
+        }
+    }
+
+    pub(crate) fn enqueue(&self, record: String) {
+        let mut b = lock(&self.buffer);
+        if b.records.len() >= self.plan.max_queue {
+            b.dropped += 1;
+            return;
+        }
+        b.records.push(record);
+        if b.records.len() >= self.plan.max_batch {
+            self.wake.notify_one();
+        }
+    }
+}
+
+fn system_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take telemetry down with it.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Upstream context read from incoming headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    pub parent: Option<SpanContext>,
+    pub baggage: Vec<(String, String)>,
+}
+
+/// What shutdown could not deliver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Spans still queued or pending at the deadline, now dropped.
+    pub abandoned: u64,
+    /// Whether the final flush finished before the deadline.
+    pub flushed: bool,
+}
+
+/// One configured telemetry pipeline. Cheap to clone; all clones share it.
+#[derive(Clone)]
+pub struct Telemetry {
+    shared: Arc<Shared>,
+    worker: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Telemetry {
+    /// Configures a pipeline and starts its export worker. Fails with the
+    /// core's one-sentence reason on a bad configuration.
+    pub fn configure(options: Options) -> Result<Telemetry> {
+        let seed = options.seed.unwrap_or_else(random_seed);
+        let config_json = options.core_config(seed);
+        let mut instance = CoreInstance::create(&config_json)?.map_err(|e| anyhow!(e))?;
+        let plan: Plan = serde_json::from_str(&instance.plan()?)?;
+        let shared = Arc::new(Shared {
+            plan,
+            core: Mutex::new(Core { instance, config_json, lost_to_traps: 0 }),
+            buffer: Mutex::new(Buffer::default()),
+            wake: Condvar::new(),
+            flushed: Condvar::new(),
+            id_state: AtomicU64::new(seed),
+            clock: options.clock.clone(),
+        });
+        let worker_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("polytel-export".into())
+            .spawn(move || Worker::new(worker_shared).run())?;
+        Ok(Telemetry { shared, worker: Arc::new(Mutex::new(Some(handle))) })
+    }
+
+    /// A builder for a new span (a root unless given a parent).
+    pub fn span(&self, name: impl Into<String>) -> SpanBuilder {
+        self.shared.builder(name.into())
+    }
+
+    /// Where each signal goes, as the core describes it (secrets masked).
+    pub fn describe(&self) -> Result<String> {
+        lock(&self.shared.core).call(0, |c| c.describe())
+    }
+
+    /// The core's counters as JSON, with the host's own under "host".
+    pub fn stats(&self) -> Result<serde_json::Value> {
+        let (core_json, lost) = {
+            let mut core = lock(&self.shared.core);
+            let json = core.call(0, |c| c.stats())?;
+            (json, core.lost_to_traps)
+        };
+        let mut stats: serde_json::Value = serde_json::from_str(&core_json)?;
+        let buffered = lock(&self.shared.buffer);
+        stats["host"] = serde_json::json!({
+            "buffered": buffered.records.len(),
+            "buffer_dropped": buffered.dropped,
+            "lost_to_traps": lost,
+        });
+        Ok(stats)
+    }
+
+    /// Reads W3C trace context and baggage from incoming headers.
+    pub fn extract<'a>(&self, headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Extracted> {
+        let map: serde_json::Map<String, serde_json::Value> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::String(v.to_owned())))
+            .collect();
+        let json = lock(&self.shared.core).call(0, |c| c.extract(&serde_json::Value::Object(map).to_string()))?;
+        let ctx: polytel_core::propagation::Context = serde_json::from_str(&json)?;
+        let parent = match (
+            polytel_core::ids::parse_hex_id::<16>(&ctx.trace_id),
+            polytel_core::ids::parse_hex_id::<8>(&ctx.span_id),
+        ) {
+            (Some(trace_id), Some(span_id)) => Some(SpanContext {
+                trace_id,
+                span_id,
+                sampled: ctx.flags & 1 == 1,
+                remote: true,
+                trace_state: ctx.trace_state,
+            }),
+            _ => None,
+        };
+        Ok(Extracted { parent, baggage: ctx.baggage })
+    }
+
+    /// The headers that carry `ctx` (and `baggage`) to a downstream service.
+    pub fn inject(&self, ctx: &SpanContext, baggage: &[(String, String)]) -> Result<Vec<(String, String)>> {
+        let wire = polytel_core::propagation::Context {
+            trace_id: ctx.trace_id_hex(),
+            span_id: ctx.span_id_hex(),
+            flags: ctx.sampled as u8,
+            trace_state: ctx.trace_state.clone(),
+            baggage: baggage.to_vec(),
+        };
+        let json = lock(&self.shared.core)
+            .call(0, |c| c.inject(&serde_json::to_string(&wire).expect("context serialises")))?;
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)?;
+        Ok(map.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))).collect())
+    }
+
+    /// Exports everything recorded so far; returns whether that finished in time.
+    pub fn force_flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut b = lock(&self.shared.buffer);
+        if b.stop {
+            return true;
+        }
+        b.flush_asked += 1;
+        let ticket = b.flush_asked;
+        self.shared.wake.notify_one();
+        while b.flush_done < ticket {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            b = self.shared.flushed.wait_timeout(b, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+
+    /// Flushes within `timeout`, then stops the worker and drops (counting)
+    /// whatever could not be delivered. Safe to call more than once.
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let flushed = self.force_flush(timeout);
+        {
+            let mut b = lock(&self.shared.buffer);
+            if b.stop {
+                return ShutdownReport { abandoned: 0, flushed };
+            }
+            b.stop = true;
+            self.shared.wake.notify_one();
+        }
+        let abandoned = lock(&self.shared.core).call(0, |c| c.abandon()).unwrap_or(0);
+        let left_in_buffer = std::mem::take(&mut lock(&self.shared.buffer).records).len() as u64;
+        // The worker exits at its next wake-up; if it is inside a hung request it
+        // finishes on its own once the request times out.
+        if flushed {
+            if let Some(h) = lock(&self.worker).take() {
+                let _ = h.join();
+            }
+        }
+        ShutdownReport { abandoned: abandoned + left_in_buffer, flushed }
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: the clock still makes ids differ between processes.
+        return system_now() ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// The export loop.
+struct Worker {
+    shared: Arc<Shared>,
+    sender: Sender,
+    next_poll: Option<Instant>,
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>) -> Worker {
+        Worker { shared, sender: Sender::new(), next_poll: None }
+    }
+
+    fn run(mut self) {
+        loop {
+            let (records, flush_ticket, stop) = self.wait();
+            self.cycle(records, flush_ticket.is_some());
+            if let Some(ticket) = flush_ticket {
+                let mut b = lock(&self.shared.buffer);
+                b.flush_done = b.flush_done.max(ticket);
+                self.shared.flushed.notify_all();
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until there is a batch, a flush, a stop or the core's next poll time.
+    fn wait(&mut self) -> (Vec<String>, Option<u64>, bool) {
+        let mut b = lock(&self.shared.buffer);
+        loop {
+            let flush = b.flush_asked > b.flush_done;
+            let due = self.next_poll.is_none_or(|t| Instant::now() >= t);
+            if b.stop || flush || due || b.records.len() >= self.shared.plan.max_batch {
+                let ticket = flush.then_some(b.flush_asked);
+                return (std::mem::take(&mut b.records), ticket, b.stop);
+            }
+            let left = self.next_poll.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(Instant::now()));
+            b = self.shared.wake.wait_timeout(b, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    fn cycle(&mut self, records: Vec<String>, flush: bool) {
+        let batch = join_records(&records);
+        let count = records.len() as u64;
+        let polled = {
+            let mut core = lock(&self.shared.core);
+            let recorded = if count > 0 { core.call(count, |c| c.record_spans(&batch)) } else { Ok(()) };
+            recorded.and_then(|_| core.call(0, |c| c.poll(system_now(), flush)))
+        };
+        let Ok(result) = polled else {
+            self.next_poll = Some(Instant::now() + Duration::from_secs(1));
+            return;
+        };
+        for w in &result.warnings {
+            eprintln!("polytel: {w}");
+        }
+        for export in result.exports {
+            self.deliver(export);
+        }
+        let wait_ns = result.next_poll.saturating_sub(system_now());
+        self.next_poll = Some(Instant::now() + Duration::from_nanos(wait_ns));
+    }
+
+    fn deliver(&mut self, export: wit::Export) {
+        match &export.destination {
+            wit::Destination::Stdout => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(export.body.as_bytes());
+                let _ = out.flush();
+            }
+            wit::Destination::Http(req) => {
+                let outcome = self.sender.send(req, &export.body);
+                let mut core = lock(&self.shared.core);
+                let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, system_now()));
+            }
+        }
+    }
+}
+
+/// A JSON array of already-serialised records.
+fn join_records(records: &[String]) -> String {
+    let mut batch = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+    batch.push('[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            batch.push(',');
+        }
+        batch.push_str(r);
+    }
+    batch.push(']');
+    batch
+}

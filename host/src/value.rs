@@ -1,0 +1,136 @@
+//! Attribute values of the Rust API and their batch JSON (see `wit/polytel.wit`).
+
+use base64::Engine as _;
+
+/// An attribute value of any OTLP type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    String(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v.into())
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Double(v)
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(v)
+    }
+}
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+}
+
+impl Value {
+    pub(crate) fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Value::String(s) => push_json_str(out, s),
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Double(d) if d.is_nan() => out.push_str(r#"{"double":"NaN"}"#),
+            Value::Double(d) if d.is_infinite() => {
+                out.push_str(if *d > 0.0 { r#"{"double":"Infinity"}"# } else { r#"{"double":"-Infinity"}"# })
+            }
+            Value::Double(d) => {
+                let _ = write!(out, r#"{{"double":{d:?}}}"#);
+            }
+            Value::Bytes(b) => {
+                let _ = write!(out, r#"{{"bytes":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode(b));
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Map(kvs) => {
+                out.push_str(r#"{"map":"#);
+                write_attributes(out, kvs);
+                out.push('}');
+            }
+        }
+    }
+}
+
+pub(crate) fn write_attributes(out: &mut String, kvs: &[(String, Value)]) {
+    out.push('{');
+    for (i, (k, v)) in kvs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, k);
+        out.push(':');
+        v.write_json(out);
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_follows_the_contract() {
+        let v = Value::Map(vec![
+            ("d".into(), Value::Double(1.0)),
+            ("n".into(), Value::Double(f64::NAN)),
+            ("b".into(), Value::Bytes(vec![1, 2])),
+            ("a".into(), Value::from(vec![1i64, 2])),
+        ]);
+        let mut out = String::new();
+        v.write_json(&mut out);
+        assert_eq!(out, r#"{"map":{"d":{"double":1.0},"n":{"double":"NaN"},"b":{"bytes":"AQI="},"a":[1,2]}}"#);
+    }
+}
