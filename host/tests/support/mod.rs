@@ -1,0 +1,3 @@
+//! Helpers shared by the host's integration tests.
+
+pub mod collector;
