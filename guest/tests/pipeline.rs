@@ -245,7 +245,7 @@ fn json_and_gzip_encodings() {
     let gz = base64::engine::general_purpose::STANDARD.decode(&e.body).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
-    let parsed: ExportTraceServiceRequest = serde_json::from_str(&text).unwrap();
+    let parsed = polytel_core::otlp_json::decode_trace_request(text.as_bytes()).unwrap();
     assert_eq!(parsed.resource_spans[0].scope_spans[0].spans[0].name, "s0");
     assert!(text.contains(r#""traceId":"4bf92f3577b34da6a3ce929d0e0e4736""#), "{text}");
 }

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Unix nanoseconds for span and event timestamps.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// What to configure. `Options::default()` reads everything from the environment.
-#[derive(Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Options {
     /// "otlp", "console" or "none"; default from OTEL_TRACES_EXPORTER, else otlp.
     #[serde(skip_serializing_if = "Option::is_none")]

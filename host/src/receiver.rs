@@ -131,7 +131,7 @@ fn handle(mut request: tiny_http::Request, on_request: &impl Fn(Received)) {
 
 pub fn decode_traces(body: &[u8], json: bool) -> Result<ExportTraceServiceRequest> {
     if json {
-        Ok(serde_json::from_slice(body)?)
+        polytel_core::otlp_json::decode_trace_request(body).map_err(|e| anyhow!(e))
     } else {
         Ok(ExportTraceServiceRequest::decode(body)?)
     }

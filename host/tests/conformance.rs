@@ -1,0 +1,233 @@
+//! Replays tests/conformance/scenarios through the Rust API and compares the
+//! export bodies with the golden files (see tests/conformance/README.md).
+//! `POLYTEL_UPDATE_GOLDEN=1` rewrites the golden files instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polytel::receiver::{Received, Receiver};
+use polytel::{Options, Span, SpanContext, SpanKind, Status, Telemetry, Value};
+use polytel_core::attributes::{parse_attributes, AttributeLimits};
+use polytel_core::proto::tonic::common::v1::{any_value, AnyValue};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    #[allow(dead_code)]
+    description: String,
+    options: Options,
+    env: BTreeMap<String, String>,
+    seed: String,
+    clock: ClockSpec,
+    steps: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct ClockSpec {
+    start: String,
+    step: String,
+}
+
+/// One step; which action it is follows from the member present.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Step {
+    start: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+    parent: Option<String>,
+    remote_parent: Option<BTreeMap<String, String>>,
+    attributes: Option<Box<RawValue>>,
+    links: Option<Vec<LinkSpec>>,
+    set_attribute: Option<String>,
+    key: Option<String>,
+    value: Option<Box<RawValue>>,
+    add_event: Option<String>,
+    record_exception: Option<String>,
+    #[serde(rename = "type")]
+    exception_type: Option<String>,
+    message: Option<String>,
+    stacktrace: Option<String>,
+    set_status: Option<String>,
+    code: Option<String>,
+    end: Option<String>,
+    inject: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkSpec {
+    to: String,
+    attributes: Option<Box<RawValue>>,
+}
+
+/// Attribute JSON (the WIT batch form) as Rust API values, in order.
+fn attributes(raw: Option<&RawValue>) -> Vec<(String, Value)> {
+    let Some(raw) = raw else { return Vec::new() };
+    let parsed = parse_attributes(raw.get(), AttributeLimits::UNLIMITED).expect("scenario attributes");
+    parsed.kept.into_iter().map(|kv| (kv.key, value(kv.value.expect("value")))).collect()
+}
+
+fn value(v: AnyValue) -> Value {
+    match v.value.expect("a value") {
+        any_value::Value::StringValue(s) => Value::String(s),
+        any_value::Value::BoolValue(b) => Value::Bool(b),
+        any_value::Value::IntValue(i) => Value::Int(i),
+        any_value::Value::DoubleValue(d) => Value::Double(d),
+        any_value::Value::BytesValue(b) => Value::Bytes(b),
+        any_value::Value::ArrayValue(a) => Value::Array(a.values.into_iter().map(value).collect()),
+        any_value::Value::KvlistValue(kv) => {
+            Value::Map(kv.values.into_iter().map(|kv| (kv.key, value(kv.value.expect("value")))).collect())
+        }
+        other => panic!("unexpected value {other:?}"),
+    }
+}
+
+fn kind(name: Option<&str>) -> SpanKind {
+    match name.unwrap_or("internal") {
+        "internal" => SpanKind::Internal,
+        "server" => SpanKind::Server,
+        "client" => SpanKind::Client,
+        "producer" => SpanKind::Producer,
+        "consumer" => SpanKind::Consumer,
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+/// What a scenario produced: export bodies and injected headers.
+struct Outputs {
+    exports: Vec<(String, Vec<u8>)>,
+    injects: Vec<String>,
+}
+
+fn replay(scenario: Scenario) -> Outputs {
+    let captured: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let sink = captured.clone();
+    let receiver = Receiver::start("127.0.0.1:0", move |r| sink.lock().unwrap().push(r)).unwrap();
+    let start: u64 = scenario.clock.start.parse().unwrap();
+    let step: u64 = scenario.clock.step.parse().unwrap();
+    let readings = Arc::new(AtomicU64::new(0));
+    let mut options = scenario.options;
+    options.endpoint = Some(receiver.endpoint());
+    options.env = Some(scenario.env);
+    options.seed = Some(scenario.seed.parse().unwrap());
+    options.clock = Some(Arc::new(move || start + step * readings.fetch_add(1, Ordering::SeqCst)));
+    let t = Telemetry::configure(options).unwrap();
+
+    let mut live: HashMap<String, Span> = HashMap::new();
+    let mut contexts: HashMap<String, SpanContext> = HashMap::new();
+    let mut injects = Vec::new();
+    for raw in &scenario.steps {
+        let s: Step = serde_json::from_str(raw.get()).unwrap_or_else(|e| panic!("step {}: {e}", raw.get()));
+        if let Some(id) = &s.start {
+            let mut b = t.span(s.name.clone().expect("name")).kind(kind(s.kind.as_deref()));
+            if let Some(p) = &s.parent {
+                b = b.parent(&contexts[p]);
+            }
+            if let Some(headers) = &s.remote_parent {
+                let extracted = t.extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+                b = b.parent(&extracted.parent.expect("a valid remote parent"));
+            }
+            for (k, v) in attributes(s.attributes.as_deref()) {
+                b = b.attribute(k, v);
+            }
+            for l in s.links.iter().flatten() {
+                b = b.link(&contexts[&l.to], attributes(l.attributes.as_deref()));
+            }
+            let span = b.start();
+            contexts.insert(id.clone(), span.context().clone());
+            live.insert(id.clone(), span);
+        } else if let Some(id) = &s.set_attribute {
+            let v = attributes(Some(&RawValue::from_string(format!("{{\"v\":{}}}", s.value.unwrap().get())).unwrap()));
+            live.get_mut(id).unwrap().set_attribute(s.key.unwrap(), v.into_iter().next().unwrap().1);
+        } else if let Some(id) = &s.add_event {
+            live.get_mut(id).unwrap().add_event(s.name.unwrap(), attributes(s.attributes.as_deref()));
+        } else if let Some(id) = &s.record_exception {
+            let span = live.get_mut(id).unwrap();
+            span.record_exception(
+                &s.exception_type.unwrap(),
+                &s.message.unwrap_or_default(),
+                &s.stacktrace.unwrap_or_default(),
+            );
+        } else if let Some(id) = &s.set_status {
+            let status = match s.code.as_deref() {
+                Some("ok") => Status::Ok,
+                Some("error") => Status::Error(s.message.unwrap_or_default()),
+                other => panic!("unknown status {other:?}"),
+            };
+            live.get_mut(id).unwrap().set_status(status);
+        } else if let Some(id) = &s.end {
+            live.remove(id).unwrap().end();
+        } else if let Some(id) = &s.inject {
+            let headers: BTreeMap<String, String> = t.inject(&contexts[id], &[]).unwrap().into_iter().collect();
+            injects.push(serde_json::to_string(&headers).unwrap());
+        } else {
+            panic!("unknown step {}", raw.get());
+        }
+    }
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.flushed && report.abandoned == 0, "{report:?}");
+    let stats = t.stats().unwrap();
+    assert_eq!(stats["spans"]["dropped"], serde_json::json!({}), "nothing may be dropped: {stats}");
+    let exports = captured
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (if r.json { "json" } else { "pb" }.to_owned(), r.body.clone()))
+        .collect();
+    let outputs = Outputs { exports, injects };
+    assert!(!outputs.exports.is_empty(), "the scenario exported nothing");
+    outputs
+}
+
+fn check(name: &str, out: Outputs) {
+    let golden = conformance_dir().join("golden").join(name);
+    let mut files: Vec<(String, Vec<u8>)> =
+        out.exports.into_iter().enumerate().map(|(i, (ext, body))| (format!("export-{i}.{ext}"), body)).collect();
+    if !out.injects.is_empty() {
+        files.push(("inject.json".into(), (out.injects.join("\n") + "\n").into_bytes()));
+    }
+    if std::env::var_os("POLYTEL_UPDATE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(&golden);
+        std::fs::create_dir_all(&golden).unwrap();
+        for (file, bytes) in &files {
+            std::fs::write(golden.join(file), bytes).unwrap();
+        }
+        return;
+    }
+    let mut expected: Vec<String> = std::fs::read_dir(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (generate with POLYTEL_UPDATE_GOLDEN=1)", golden.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    expected.sort();
+    let mut got: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
+    got.sort();
+    assert_eq!(got, expected, "{name}: the files produced differ from the golden ones");
+    for (file, bytes) in files {
+        let want = std::fs::read(golden.join(&file)).unwrap();
+        assert!(bytes == want, "{name}/{file}: differs from the golden file ({} vs {} bytes)", bytes.len(), want.len());
+    }
+}
+
+#[test]
+fn scenarios_match_golden_payloads() {
+    let dir = conformance_dir().join("scenarios");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    assert!(names.len() >= 4, "scenarios missing from {}", dir.display());
+    for path in names {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let scenario: Scenario = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        check(&name, replay(scenario));
+    }
+}
