@@ -21,16 +21,17 @@ fn main() {
     // A prebuilt component can be supplied (for example by a packaging step).
     let component = match env::var_os("POLYTEL_COMPONENT") {
         Some(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("reading POLYTEL_COMPONENT {path:?}: {e}")),
-        None => componentize(&strip_wasm_bindgen(&build_guest(&root))),
+        None => componentize(&strip_wasm_bindgen(&build_guest(&root, &out_dir))),
     };
     std::fs::write(&component_path, component).unwrap();
 }
 
-fn build_guest(root: &Path) -> Vec<u8> {
+fn build_guest(root: &Path, out_dir: &Path) -> Vec<u8> {
     ensure_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // A target dir of its own: the outer build holds a lock on the usual one.
-    let target_dir = root.join("target").join("guest");
+    // A target dir of its own (the outer build holds a lock on its own), kept
+    // inside the outer one so it is cached and cleaned with it.
+    let target_dir = out_dir.join("guest-target");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args(["build", "--release", "--package", "polytel-core", "--target", TARGET, "--target-dir"])

@@ -59,6 +59,9 @@ pub struct Options {
     /// The timestamp source; `None` is the system clock.
     #[serde(skip)]
     pub clock: Option<Clock>,
+    /// Bytes the core's memory may grow to; `None` is 512 MiB.
+    #[serde(skip)]
+    pub core_memory_limit: Option<usize>,
 }
 
 impl Options {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use anyhow::Result;
 use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -22,8 +22,13 @@ pub static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polytel.
 
 struct Loaded {
     engine: Engine,
-    pre: PolytelPre<()>,
+    pre: PolytelPre<StoreLimits>,
 }
+
+/// The core's linear memory may not grow past this unless told otherwise: a
+/// runaway batch then traps the core (which the host recovers from) instead of
+/// taking the application's memory.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 
 fn loaded() -> Result<&'static Loaded> {
     static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -93,7 +98,7 @@ fn load_component(engine: &Engine) -> Result<Component> {
 /// One instance of the core holding one pipeline. Not thread-safe by itself:
 /// callers serialise access (the host keeps it behind a mutex).
 pub struct CoreInstance {
-    store: Store<()>,
+    store: Store<StoreLimits>,
     bindings: Polytel,
     pipeline: ResourceAny,
 }
@@ -103,8 +108,17 @@ impl CoreInstance {
     /// The outer error is a wasmtime failure; the inner one is the core's
     /// one-sentence configuration error.
     pub fn create(config_json: &str) -> Result<std::result::Result<CoreInstance, String>> {
+        Self::create_with_memory_limit(config_json, DEFAULT_MEMORY_LIMIT)
+    }
+
+    pub fn create_with_memory_limit(
+        config_json: &str,
+        memory_limit: usize,
+    ) -> Result<std::result::Result<CoreInstance, String>> {
         let loaded = loaded()?;
-        let mut store = Store::new(&loaded.engine, ());
+        let limits = StoreLimitsBuilder::new().memory_size(memory_limit).build();
+        let mut store = Store::new(&loaded.engine, limits);
+        store.limiter(|limits| limits);
         let bindings = loaded.pre.instantiate(&mut store)?;
         let created = bindings.polytel_telemetry_core().pipeline().call_create(&mut store, config_json)?;
         Ok(created.map(|pipeline| CoreInstance { store, bindings, pipeline }))

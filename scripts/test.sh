@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# All setup, then every test: formatting and lints, the core's unit tests,
+# the component through the host, conformance, and the integration tests
+# against a real OpenTelemetry Collector.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+setup_rust
+setup_collector
+cd "$repo"
+
+step "Rust: rustfmt"
+cargo fmt --all --check
+
+step "Rust: clippy"
+cargo clippy --release --locked -p polytel-core -p polytel --all-targets -- -D warnings
+
+step "Rust: tests (core, host, conformance, collector)"
+cargo test --release --locked -p polytel-core -p polytel
+
+step "polytel demo (smoke)"
+"$polytel_bin" demo --pace 0 >/dev/null
+
+echo "all tests passed" >&2
