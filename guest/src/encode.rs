@@ -14,14 +14,13 @@ use crate::config::{Encoding, OtlpRoute};
 use crate::spans::Scope;
 
 /// Groups spans under one resource, by scope in order of first appearance.
-pub fn trace_request(resource: &[KeyValue], spans: &[(Scope, Span)]) -> ExportTraceServiceRequest {
+pub fn trace_request(resource: &[KeyValue], spans: Vec<(Scope, Span)>) -> ExportTraceServiceRequest {
     let mut scope_spans: Vec<ScopeSpans> = Vec::new();
-    let mut scopes: Vec<&Scope> = Vec::new();
+    let mut scopes: Vec<Scope> = Vec::new();
     for (scope, span) in spans {
         let i = match scopes.iter().position(|s| *s == scope) {
             Some(i) => i,
             None => {
-                scopes.push(scope);
                 scope_spans.push(ScopeSpans {
                     scope: Some(InstrumentationScope {
                         name: scope.name.clone(),
@@ -31,10 +30,11 @@ pub fn trace_request(resource: &[KeyValue], spans: &[(Scope, Span)]) -> ExportTr
                     spans: Vec::new(),
                     schema_url: String::new(),
                 });
+                scopes.push(scope);
                 scope_spans.len() - 1
             }
         };
-        scope_spans[i].spans.push(span.clone());
+        scope_spans[i].spans.push(span);
     }
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
@@ -63,6 +63,33 @@ pub fn body(route: &OtlpRoute, request: &ExportTraceServiceRequest) -> Vec<u8> {
     } else {
         raw
     }
+}
+
+/// The spans of a body `body` built for `route`, with their scopes: the
+/// inverse of `body`, for splitting a batch the receiver found too large.
+pub fn spans_of_body(route: &OtlpRoute, body: &[u8]) -> Option<Vec<(Scope, Span)>> {
+    let raw = if route.gzip {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).ok()?;
+        out
+    } else {
+        body.to_vec()
+    };
+    let request = match route.encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(&raw[..]).ok()?,
+        Encoding::Json => crate::otlp_json::decode_trace_request(&raw).ok()?,
+    };
+    Some(
+        request
+            .resource_spans
+            .into_iter()
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| {
+                let scope = ss.scope.map(|s| Scope { name: s.name, version: s.version }).unwrap_or_default();
+                ss.spans.into_iter().map(move |span| (scope.clone(), span))
+            })
+            .collect(),
+    )
 }
 
 /// Deterministic gzip: no file name, modification time zero.

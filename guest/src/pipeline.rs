@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::config::{Config, Route};
 use crate::delivery::{judge, Outcome, Verdict};
-use crate::encode::{body, content_type, trace_request};
+use crate::encode::{body, content_type, spans_of_body, trace_request};
 use crate::ids::splitmix64;
 use crate::propagation::{self, Context};
 use crate::secret::Secret;
@@ -49,11 +49,12 @@ pub struct PollResult {
     pub next_poll: u64,
 }
 
-/// An HTTP export built and not yet settled.
+/// An HTTP export built and not yet settled. Only its body is kept: a retry
+/// resends it as it is, and a split decodes it.
 struct Pending {
     id: u64,
     route: usize,
-    spans: Vec<(Scope, Span)>,
+    items: usize,
     body: String,
     attempts: u32,
     due: u64,
@@ -218,7 +219,7 @@ impl Pipeline {
     }
 
     fn pending_items(&self) -> usize {
-        self.pending.iter().map(|p| p.spans.len()).sum()
+        self.pending.iter().map(|p| p.items).sum()
     }
 
     fn jitter(&mut self) -> f64 {
@@ -264,44 +265,54 @@ impl Pipeline {
 
     /// Sends one batch down every route: console output at once, HTTP as pending.
     fn route_batch(&mut self, spans: Vec<(Scope, Span)>, now: u64, out: &mut PollResult) {
-        let routes = self.config.traces.len();
-        let mut spans = Some(spans);
-        for route in 0..routes {
-            let batch = if route + 1 == routes {
-                spans.take().expect("one batch per route")
-            } else {
-                spans.clone().expect("batch")
-            };
-            match &self.config.traces[route] {
-                Route::Console => {
-                    let req = trace_request(&self.config.resource, &batch);
-                    let id = self.next_id();
-                    out.exports.push(Export {
-                        id,
-                        signal: Signal::Traces,
-                        destination: Destination::Stdout,
-                        body: crate::console::render_traces(&req.resource_spans),
-                        items: batch.len() as u32,
-                    });
-                    self.stats.spans.exported += batch.len() as u64;
-                }
-                Route::Otlp(_) => self.add_pending(route, batch, now),
+        let last = self.config.traces.len().saturating_sub(1);
+        // Only a second destination pays for a copy of the batch.
+        for route in 0..last {
+            self.send_down(route, spans.clone(), now, out);
+        }
+        self.send_down(last, spans, now, out);
+    }
+
+    fn send_down(&mut self, route: usize, batch: Vec<(Scope, Span)>, now: u64, out: &mut PollResult) {
+        match self.config.traces.get(route) {
+            Some(Route::Console) => {
+                let items = batch.len() as u32;
+                let req = trace_request(&self.config.resource, batch);
+                let id = self.next_id();
+                out.exports.push(Export {
+                    id,
+                    signal: Signal::Traces,
+                    destination: Destination::Stdout,
+                    body: crate::console::render_traces(&req.resource_spans),
+                    items,
+                });
+                self.stats.spans.exported += u64::from(items);
             }
+            Some(Route::Otlp(_)) => self.add_pending(route, batch, now),
+            None => {}
         }
     }
 
     fn add_pending(&mut self, route: usize, spans: Vec<(Scope, Span)>, now: u64) {
         let Route::Otlp(otlp) = &self.config.traces[route] else { return };
-        let req = trace_request(&self.config.resource, &spans);
+        let items = spans.len();
+        let req = trace_request(&self.config.resource, spans);
         let body = base64::engine::general_purpose::STANDARD.encode(body(otlp, &req));
         let id = self.next_id();
-        self.pending.push(Pending { id, route, spans, body, attempts: 0, due: now, in_flight: false });
+        self.pending.push(Pending { id, route, items, body, attempts: 0, due: now, in_flight: false });
     }
 
     fn next_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// The spans of a pending export, read back from its body.
+    fn spans_of(&self, p: &Pending) -> Option<Vec<(Scope, Span)>> {
+        let Route::Otlp(route) = &self.config.traces[p.route] else { return None };
+        let raw = base64::engine::general_purpose::STANDARD.decode(p.body.as_bytes()).ok()?;
+        spans_of_body(route, &raw)
     }
 
     fn export_of(config: &Config, p: &Pending) -> Export {
@@ -316,7 +327,7 @@ impl Pipeline {
             signal: Signal::Traces,
             destination: Destination::Http { url: o.url.clone(), headers, timeout_ms: o.timeout_ms },
             body: p.body.clone(),
-            items: p.spans.len() as u32,
+            items: p.items as u32,
         }
     }
 
@@ -333,7 +344,7 @@ impl Pipeline {
         let (encoding, url) = (route.encoding, route.url.clone());
         let jitter = self.jitter();
         let verdict = judge(outcome, encoding, self.pending[i].attempts, now, jitter);
-        let items = self.pending[i].spans.len() as u64;
+        let items = self.pending[i].items as u64;
         match verdict {
             Verdict::Done { rejected, message } => {
                 self.pending.remove(i);
@@ -359,12 +370,17 @@ impl Pipeline {
             Verdict::Split if items > 1 => {
                 let p = self.pending.remove(i);
                 self.stats.exports.failed += 1;
-                let mut first = p.spans;
-                let second = first.split_off(first.len() / 2);
-                self.add_pending(p.route, first, now);
-                self.add_pending(p.route, second, now);
-                self.warnings
-                    .once("split", || format!("{url} answered 413 (too large); sending the batch in smaller parts."));
+                match self.spans_of(&p) {
+                    Some(mut first) => {
+                        let second = first.split_off(first.len() / 2);
+                        self.add_pending(p.route, first, now);
+                        self.add_pending(p.route, second, now);
+                        self.warnings.once("split", || {
+                            format!("{url} answered 413 (too large); sending the batch in smaller parts.")
+                        });
+                    }
+                    None => self.stats.spans.drop(DropReason::TooLarge, items),
+                }
             }
             Verdict::Split | Verdict::Drop(_) => {
                 let reason = match verdict {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use polytel_core::ids::to_hex;
 
 use crate::telemetry::Shared;
-use crate::value::{push_json_str, write_attributes, Value};
+use crate::value::{push_hex, push_json_str, write_attributes, Value};
 
 /// OTLP span kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -181,9 +181,9 @@ impl Span {
         }
     }
 
-    pub fn record_error(&mut self, err: &dyn std::error::Error) {
-        let kind = std::any::type_name_of_val(err);
-        self.record_exception(kind, &err.to_string(), "");
+    /// Records `err` as an exception; its type name is the Rust type's path.
+    pub fn record_error<E: std::error::Error>(&mut self, err: &E) {
+        self.record_exception(std::any::type_name::<E>(), &err.to_string(), "");
     }
 
     pub fn set_status(&mut self, status: Status) {
@@ -216,10 +216,16 @@ impl Drop for Span {
 }
 
 fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
-    let mut out = String::with_capacity(256);
-    let _ = write!(out, r#"{{"trace_id":"{}","span_id":"{}""#, to_hex(&ctx.trace_id), to_hex(&ctx.span_id));
+    let mut out = String::with_capacity(512);
+    out.push_str(r#"{"trace_id":""#);
+    push_hex(&mut out, &ctx.trace_id);
+    out.push_str(r#"","span_id":""#);
+    push_hex(&mut out, &ctx.span_id);
+    out.push('"');
     if let Some(p) = &r.parent {
-        let _ = write!(out, r#","parent_span_id":"{}""#, to_hex(&p.span_id));
+        out.push_str(r#","parent_span_id":""#);
+        push_hex(&mut out, &p.span_id);
+        out.push('"');
         if p.remote {
             out.push_str(r#","parent_remote":true"#);
         }
@@ -273,7 +279,11 @@ fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
             if i > 0 {
                 out.push(',');
             }
-            let _ = write!(out, r#"{{"trace_id":"{}","span_id":"{}""#, to_hex(&l.trace_id), to_hex(&l.span_id));
+            out.push_str(r#"{"trace_id":""#);
+            push_hex(&mut out, &l.trace_id);
+            out.push_str(r#"","span_id":""#);
+            push_hex(&mut out, &l.span_id);
+            out.push('"');
             if !attrs.is_empty() {
                 out.push_str(r#","attributes":"#);
                 write_attributes(&mut out, attrs);

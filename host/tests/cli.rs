@@ -1,0 +1,119 @@
+//! The `polytel` command as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn polytel() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_polytel"));
+    // The user's OTEL_* settings must not leak into these tests.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTEL_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn check_describes_without_sending_and_masks_headers() {
+    let (ok, out, err) = run(polytel().args([
+        "check",
+        "--endpoint",
+        "https://api.honeycomb.io",
+        "--header",
+        "x-honeycomb-team=hcaik_01234567890123456789",
+        "--protocol",
+        "http/json",
+    ]));
+    assert!(ok, "{err}");
+    let described: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let route = &described["traces"][0];
+    assert_eq!(route["url"], "https://api.honeycomb.io/v1/traces");
+    assert_eq!(route["protocol"], "http/json");
+    assert_eq!(route["headers"]["x-honeycomb-team"], "hcai… (26 chars)");
+    assert!(!out.contains("01234567890123456789"));
+}
+
+#[test]
+fn check_reads_the_environment_and_fails_in_one_sentence() {
+    let (ok, out, _) = run(polytel().arg("check").env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base"));
+    assert!(ok);
+    assert!(out.contains("http://collector:4318/base/v1/traces"), "{out}");
+
+    let (ok, _, err) = run(polytel().arg("check").env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"));
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("http/protobuf"), "{err}");
+
+    let (ok, _, err) = run(polytel().args(["check", "--bogus"]));
+    assert!(!ok);
+    assert!(err.contains("--bogus"), "{err}");
+}
+
+#[test]
+fn demo_prints_the_trace_tree() {
+    let (ok, out, err) = run(polytel().args(["demo", "--pace", "0"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("The receiver got 7 spans"), "{out}");
+    for line in [
+        "invoke_agent research-assistant",
+        "├─ chat gpt-4o",
+        "├─ execute_tool fetch_page",
+        "ERROR: fetch_page timed out after 30s",
+        "• exception at",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+struct Receiving(Child);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn demo_sends_where_the_environment_says_and_receive_decodes_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut receiver = Receiving(
+        polytel()
+            .args(["receive", "--listen", &format!("127.0.0.1:{port}"), "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "polytel receive did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ok, out, err) = run(polytel()
+        .args(["demo", "--pace", "0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"));
+    assert!(ok, "{out}\n{err}");
+
+    let mut lines = BufReader::new(receiver.0.stdout.take().unwrap()).lines();
+    let spans: Vec<serde_json::Value> =
+        (0..7).map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()).collect();
+    let root = spans.iter().find(|s| s["parent_span_id"] == "").expect("a root span");
+    assert_eq!(root["name"], "invoke_agent research-assistant");
+    assert_eq!(root["resource"]["service.name"], "polytel-demo");
+    assert!(spans.iter().filter(|s| s["parent_span_id"] != "").all(|s| s["parent_span_id"] == root["span_id"]));
+    let failed = spans.iter().find(|s| s["name"] == "execute_tool fetch_page").unwrap();
+    assert_eq!(failed["status"]["code"], 2);
+    assert_eq!(failed["events"][0]["attributes"]["exception.type"], "TimeoutError");
+    let chat = spans.iter().find(|s| s["name"] == "chat gpt-4o").unwrap();
+    assert_eq!(chat["kind"], 3);
+    assert_eq!(chat["attributes"]["gen_ai.request.temperature"], 0.2);
+}
