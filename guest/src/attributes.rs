@@ -9,6 +9,13 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayVa
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
 
+/// Arrays and maps nest at most this deep; deeper content is replaced by a
+/// marker string and counted as truncated. Receivers decode with recursion
+/// limits (prost: 100 messages, serde_json: 128 levels) that a deeper value
+/// would exceed, losing the whole request.
+pub const MAX_NESTING: usize = 16;
+const TOO_DEEP: &str = "[nested too deep]";
+
 /// Limits for one set of attributes (span, event, link, resource).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttributeLimits {
@@ -36,7 +43,7 @@ pub struct Attributes {
 /// Parses a JSON object of attributes under `limits`.
 pub fn parse_attributes(json: &str, limits: AttributeLimits) -> Result<Attributes, String> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let attrs = AttributesSeed { limits }.deserialize(&mut de).map_err(|e| e.to_string())?;
+    let attrs = AttributesSeed { limits, depth: 0 }.deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(attrs)
 }
@@ -70,6 +77,8 @@ pub fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue) {
 
 pub struct AttributesSeed {
     pub limits: AttributeLimits,
+    /// How deep inside other values this set of attributes is (0 at the top).
+    pub depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for AttributesSeed {
@@ -96,7 +105,8 @@ impl<'de> Visitor<'de> for AttributesSeed {
                 continue;
             }
             let mut truncated = 0;
-            let value = map.next_value_seed(ValueSeed { limits: self.limits, truncated: &mut truncated })?;
+            let value =
+                map.next_value_seed(ValueSeed { limits: self.limits, truncated: &mut truncated, depth: self.depth })?;
             out.truncated += truncated;
             if key.is_empty() || value.value.is_none() {
                 out.invalid += 1;
@@ -117,12 +127,25 @@ impl<'de> Visitor<'de> for AttributesSeed {
 struct ValueSeed<'a> {
     limits: AttributeLimits,
     truncated: &'a mut u32,
+    /// Arrays and maps this value is inside.
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = AnyValue;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AnyValue, D::Error> {
         d.deserialize_any(self)
+    }
+}
+
+impl ValueSeed<'_> {
+    /// Whether a container here would nest too deep; if so, counts it.
+    fn too_deep(&mut self) -> bool {
+        let deep = self.depth >= MAX_NESTING;
+        if deep {
+            *self.truncated += 1;
+        }
+        deep
     }
 }
 
@@ -174,9 +197,16 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(AnyValue { value: None })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyValue, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<AnyValue, A::Error> {
+        if self.too_deep() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(any(Value::StringValue(TOO_DEEP.into())));
+        }
         let mut values = Vec::new();
-        while let Some(v) = seq.next_element_seed(ValueSeed { limits: self.limits, truncated: &mut *self.truncated })? {
+        let depth = self.depth + 1;
+        while let Some(v) =
+            seq.next_element_seed(ValueSeed { limits: self.limits, truncated: &mut *self.truncated, depth })?
+        {
             values.push(v);
         }
         Ok(any(Value::ArrayValue(ArrayValue { values })))
@@ -200,9 +230,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 }
                 any(Value::BytesValue(bytes))
             }
+            "map" if self.depth >= MAX_NESTING => {
+                map.next_value::<IgnoredAny>()?;
+                *self.truncated += 1;
+                any(Value::StringValue(TOO_DEEP.into()))
+            }
             "map" => {
                 let nested = map.next_value_seed(AttributesSeed {
                     limits: AttributeLimits { count: usize::MAX, value_length: self.limits.value_length },
+                    depth: self.depth + 1,
                 })?;
                 *self.truncated += nested.truncated;
                 any(Value::KvlistValue(KeyValueList { values: nested.kept }))
@@ -321,6 +357,24 @@ mod tests {
         for bad in [r#"{"k":{"double":"x"}}"#, r#"{"k":{"bytes":"!!"}}"#, r#"{"k":{"what":1}}"#, r#"{"k":{}}"#, "[1]"] {
             assert!(parse_attributes(bad, AttributeLimits::UNLIMITED).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_at_the_limit() {
+        let depth = 40;
+        let json = format!("{{\"m\":{}1{}}}", "{\"map\":{\"k\":".repeat(depth), "}}".repeat(depth));
+        let a = parse(&json);
+        let mut v = value(&a, "m");
+        let mut levels = 0;
+        while let Some(Value::KvlistValue(kv)) = v {
+            levels += 1;
+            v = kv.values[0].value.clone().and_then(|v| v.value);
+        }
+        assert_eq!(levels, MAX_NESTING);
+        assert_eq!(v, Some(Value::StringValue(TOO_DEEP.into())));
+        assert_eq!(a.truncated, 1);
+        let arrays = format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(parse(&arrays).truncated, 1);
     }
 
     #[test]

@@ -179,14 +179,19 @@ impl Config {
     }
 }
 
+/// A count from configuration as a usize; on 32-bit wasm a huge u64 must not wrap.
+fn size(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 fn span_limits(env: &mut Env, opts: &Options) -> SpanLimits {
     let count = |env: &mut Env, opt: Option<u64>, names: &[&'static str]| -> usize {
-        opt.or_else(|| env.number(names)).map_or(128, |n| n as usize)
+        opt.or_else(|| env.number(names)).map_or(128, size)
     };
     let value_length = opts
         .attribute_value_length_limit
         .or_else(|| env.number(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]))
-        .map(|n| n as usize);
+        .map(size);
     let attribute_count =
         count(env, opts.attribute_count_limit, &["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]);
     let event_attribute_count = count(env, None, &["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]);
@@ -200,8 +205,15 @@ fn span_limits(env: &mut Env, opts: &Options) -> SpanLimits {
     }
 }
 
+/// Larger queues are clamped to this: memory must stay bounded whatever is configured.
+const MAX_QUEUE: u64 = 1 << 20;
+
 fn batch_settings(env: &mut Env, opts: &Options) -> BatchSettings {
-    let max_queue = opts.max_queue_size.or_else(|| env.number(&["OTEL_BSP_MAX_QUEUE_SIZE"])).unwrap_or(2048).max(1);
+    let mut max_queue = opts.max_queue_size.or_else(|| env.number(&["OTEL_BSP_MAX_QUEUE_SIZE"])).unwrap_or(2048).max(1);
+    if max_queue > MAX_QUEUE {
+        env.warn(format!("The span queue size {max_queue} is larger than polytel allows; using {MAX_QUEUE}."));
+        max_queue = MAX_QUEUE;
+    }
     let mut max_batch =
         opts.max_export_batch_size.or_else(|| env.number(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"])).unwrap_or(512).max(1);
     if max_batch > max_queue {
@@ -211,7 +223,7 @@ fn batch_settings(env: &mut Env, opts: &Options) -> BatchSettings {
         max_batch = max_queue;
     }
     let schedule_delay_ms = opts.schedule_delay_ms.or_else(|| env.number(&["OTEL_BSP_SCHEDULE_DELAY"])).unwrap_or(5000);
-    BatchSettings { max_queue: max_queue as usize, max_batch: max_batch as usize, schedule_delay_ms }
+    BatchSettings { max_queue: size(max_queue), max_batch: size(max_batch), schedule_delay_ms }
 }
 
 fn trace_routes(env: &mut Env, opts: &Options) -> Result<Vec<Route>, String> {
@@ -463,6 +475,13 @@ mod tests {
         assert_eq!(c.span_limits.event_attributes.count, 5);
         assert_eq!(c.batch, BatchSettings { max_queue: 4, max_batch: 4, schedule_delay_ms: 5000 });
         assert!(c.disabled);
+    }
+
+    #[test]
+    fn huge_sizes_are_clamped_not_wrapped() {
+        let c = config(r#"{"max_queue_size":4294967306,"max_export_batch_size":4294967296}"#, &[]).unwrap();
+        assert_eq!(c.batch.max_queue, 1 << 20);
+        assert_eq!(c.batch.max_batch, 1 << 20);
     }
 
     #[test]

@@ -72,33 +72,53 @@ fn render_tree(out: &mut String, spans: &[&Span]) {
     children.values_mut().for_each(order);
     let mut visited = HashSet::new();
     for (i, root) in roots.iter().enumerate() {
-        draw(out, root, "", i + 1 == roots.len(), true, &children, &mut visited);
+        draw(out, root, i + 1 == roots.len(), &children, &mut visited);
     }
     // Spans in a parent cycle have no root above them; show them anyway.
     for s in spans {
         if !visited.contains(s.span_id.as_slice()) {
-            draw(out, s, "", true, true, &children, &mut visited);
+            draw(out, s, true, &children, &mut visited);
         }
     }
 }
 
+/// Deeper spans are drawn at this indentation, so a long parent chain cannot
+/// make every line longer than the last.
+const MAX_INDENT: usize = 24;
+
+/// Draws `root` and its descendants depth first, without recursion: a chain of
+/// parents may be arbitrarily long.
 fn draw<'a>(
     out: &mut String,
-    span: &'a Span,
-    prefix: &str,
-    last: bool,
-    root: bool,
+    root: &'a Span,
+    last_root: bool,
     children: &BTreeMap<&[u8], Vec<&'a Span>>,
     visited: &mut HashSet<&'a [u8]>,
 ) {
-    if !visited.insert(&span.span_id) {
-        return;
+    // (span, prefix, is last sibling, is a root)
+    let mut stack: Vec<(&Span, String, bool, bool)> = vec![(root, String::new(), last_root, true)];
+    while let Some((span, prefix, last, is_root)) = stack.pop() {
+        if !visited.insert(&span.span_id) {
+            continue;
+        }
+        let (branch, stem) = match (is_root, last) {
+            (true, _) => ("", ""),
+            (false, true) => ("└─ ", "   "),
+            (false, false) => ("├─ ", "│  "),
+        };
+        draw_line(out, span, &prefix, branch, is_root);
+        let kids = children.get(span.span_id.as_slice()).map(Vec::as_slice).unwrap_or(&[]);
+        let detail_prefix = format!("{prefix}{stem}{}", if kids.is_empty() { "   " } else { "│  " });
+        draw_details(out, span, &detail_prefix);
+        let child_prefix =
+            if prefix.chars().count() >= MAX_INDENT * 3 { prefix.clone() } else { format!("{prefix}{stem}") };
+        for (i, child) in kids.iter().enumerate().rev() {
+            stack.push((child, child_prefix.clone(), i + 1 == kids.len(), false));
+        }
     }
-    let (branch, stem) = match (root, last) {
-        (true, _) => ("", ""),
-        (false, true) => ("└─ ", "   "),
-        (false, false) => ("├─ ", "│  "),
-    };
+}
+
+fn draw_line(out: &mut String, span: &Span, prefix: &str, branch: &str, root: bool) {
     let _ = write!(out, "{prefix}{branch}{}  {}", span.name, duration(span));
     let kind = KINDS.get(span.kind as usize).copied().unwrap_or("unspecified");
     let _ = write!(out, "  {kind}");
@@ -116,25 +136,22 @@ fn draw<'a>(
         _ => {}
     }
     out.push('\n');
-    let kids = children.get(span.span_id.as_slice()).map(Vec::as_slice).unwrap_or(&[]);
-    let detail_prefix = format!("{prefix}{stem}{}", if kids.is_empty() { "   " } else { "│  " });
+}
+
+fn draw_details(out: &mut String, span: &Span, prefix: &str) {
     if !span.attributes.is_empty() {
-        let _ = writeln!(out, "{detail_prefix}{}", attributes_text(&span.attributes));
+        let _ = writeln!(out, "{prefix}{}", attributes_text(&span.attributes));
     }
     for e in &span.events {
         let offset = e.time_unix_nano.saturating_sub(span.start_time_unix_nano);
-        let _ = write!(out, "{detail_prefix}• {} at +{}", e.name, nanos(offset));
+        let _ = write!(out, "{prefix}• {} at +{}", e.name, nanos(offset));
         if !e.attributes.is_empty() {
             let _ = write!(out, "  {}", attributes_text(&e.attributes));
         }
         out.push('\n');
     }
     for l in &span.links {
-        let _ = writeln!(out, "{detail_prefix}↪ link {}/{}", to_hex(&l.trace_id), to_hex(&l.span_id));
-    }
-    let child_prefix = format!("{prefix}{stem}");
-    for (i, child) in kids.iter().enumerate() {
-        draw(out, child, &child_prefix, i + 1 == kids.len(), false, children, visited);
+        let _ = writeln!(out, "{prefix}↪ link {}/{}", to_hex(&l.trace_id), to_hex(&l.span_id));
     }
 }
 
@@ -230,6 +247,25 @@ agent  1.52 s  internal
 
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_long_parent_chain_is_drawn_without_recursion() {
+        let n = 100_000u32;
+        let spans: Vec<Span> = (1..=n)
+            .map(|i| {
+                let mut s = span(0, None, 0, 1, "s");
+                s.span_id = i.to_be_bytes().repeat(2);
+                if i > 1 {
+                    s.parent_span_id = (i - 1).to_be_bytes().repeat(2);
+                }
+                s
+            })
+            .collect();
+        let rs = ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() };
+        let text = render_traces(&[rs]);
+        assert_eq!(text.lines().filter(|l| l.contains("s  1 ns")).count(), n as usize);
+        assert!(text.lines().all(|l| l.chars().count() < 200), "indentation is capped");
     }
 
     #[test]

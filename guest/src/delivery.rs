@@ -126,7 +126,7 @@ fn http_date_unix_secs(s: &str) -> Option<u64> {
     let year: i64 = year.parse().ok()?;
     let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let [h, m, sec] = hms[..] else { return None };
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1970 {
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || !(1970..=9999).contains(&year) {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -197,6 +197,12 @@ mod tests {
         // Garbage falls back to backoff.
         let o = Outcome::Response { status: 503, retry_after: Some("soon".into()), body: vec![] };
         assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.0), Verdict::Retry { at: now + S / 2 });
+        for absurd in
+            ["Sun, 06 Nov 99999999999999 08:49:37 GMT", "Sun, 06 Nov -5 08:49:37 GMT", "x, 99 Nov 1994 08:49:37 GMT"]
+        {
+            let o = Outcome::Response { status: 503, retry_after: Some(absurd.into()), body: vec![] };
+            assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.0), Verdict::Retry { at: now + S / 2 }, "{absurd}");
+        }
     }
 
     #[test]

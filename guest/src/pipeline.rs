@@ -231,7 +231,8 @@ impl Pipeline {
         let delay = self.config.batch.schedule_delay_ms.saturating_mul(1_000_000);
         let last = *self.last_export.get_or_insert(now);
         let timer_fired = now >= last.saturating_add(delay);
-        let max_batch = self.config.batch.max_batch;
+        // At least one span per batch, so the loop below always progresses.
+        let max_batch = self.config.batch.max_batch.max(1);
         let mut built = false;
         while !self.queue.is_empty() && (flush || timer_fired || self.queue.len() >= max_batch) {
             let n = self.queue.len().min(max_batch);

@@ -9,6 +9,7 @@ use crate::env::{parse_key_values, Env};
 pub const SDK_NAME: &str = "polytel";
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+#[derive(Default)]
 pub struct ResourceSettings<'a> {
     pub sdk_language: &'a str,
     pub service_name: Option<&'a str>,
@@ -80,11 +81,9 @@ mod tests {
             &mut env,
             ResourceSettings {
                 sdk_language: "go",
-                service_name: None,
                 service_version: Some("2"),
-                service_namespace: None,
                 deployment_environment: Some("prod"),
-                attributes: vec![],
+                ..Default::default()
             },
         );
         assert_eq!(get(&attrs, "service.name"), Some("from-env"));
@@ -101,17 +100,7 @@ mod tests {
             [("OTEL_RESOURCE_ATTRIBUTES".to_string(), "a=1,b=%zz".to_string())].into_iter().collect();
         let mut w = Vec::new();
         let mut env = Env::new(&vars, &mut w);
-        let attrs = build_resource(
-            &mut env,
-            ResourceSettings {
-                sdk_language: "go",
-                service_name: None,
-                service_version: None,
-                service_namespace: None,
-                deployment_environment: None,
-                attributes: vec![],
-            },
-        );
+        let attrs = build_resource(&mut env, ResourceSettings { sdk_language: "go", ..Default::default() });
         assert_eq!(get(&attrs, "a"), None);
         assert_eq!(w.len(), 1);
     }
