@@ -63,6 +63,7 @@ pub struct Options {
     pub schedule_delay_ms: Option<u64>,
     pub max_queue_size: Option<u64>,
     pub max_export_batch_size: Option<u64>,
+    pub export_timeout_ms: Option<u64>,
     pub attribute_count_limit: Option<u64>,
     pub attribute_value_length_limit: Option<u64>,
     pub event_count_limit: Option<u64>,
@@ -173,7 +174,15 @@ impl Config {
                 &mut env,
             ),
         };
-        let traces = trace_routes(&mut env, opts)?;
+        let mut traces = trace_routes(&mut env, opts)?;
+        // The batch processor's export timeout bounds each export too (0: none).
+        let export_timeout =
+            opts.export_timeout_ms.or_else(|| env.number(&["OTEL_BSP_EXPORT_TIMEOUT"])).unwrap_or(30_000);
+        for route in &mut traces {
+            if let Route::Otlp(o) = route {
+                o.timeout_ms = effective_timeout(o.timeout_ms, export_timeout);
+            }
+        }
 
         Ok(Config { disabled, resource, span_limits, sampler, batch, traces, propagators, seed, warnings })
     }
@@ -339,6 +348,13 @@ fn otlp_route(env: &mut Env, opts: &Options, signal_env: &str, signal_path: &str
     Ok(OtlpRoute { url, headers, encoding, gzip, timeout_ms })
 }
 
+/// The shorter of two timeouts where 0 means "no limit"; no limit at all is
+/// `u32::MAX` milliseconds (49 days), so hosts need no special case.
+fn effective_timeout(exporter_ms: u32, batch_ms: u64) -> u32 {
+    let as_limit = |ms: u64| if ms == 0 { u64::from(u32::MAX) } else { ms };
+    as_limit(u64::from(exporter_ms)).min(as_limit(batch_ms)).min(u64::from(u32::MAX)) as u32
+}
+
 fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
@@ -475,6 +491,15 @@ mod tests {
         assert_eq!(c.span_limits.event_attributes.count, 5);
         assert_eq!(c.batch, BatchSettings { max_queue: 4, max_batch: 4, schedule_delay_ms: 5000 });
         assert!(c.disabled);
+    }
+
+    #[test]
+    fn export_timeouts_combine_and_zero_means_none() {
+        let timeout = |env: &[(&str, &str)]| otlp(&config("{}", env).unwrap()).timeout_ms;
+        assert_eq!(timeout(&[]), 10_000);
+        assert_eq!(timeout(&[("OTEL_BSP_EXPORT_TIMEOUT", "2000")]), 2000);
+        assert_eq!(timeout(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0")]), 30_000);
+        assert_eq!(timeout(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0"), ("OTEL_BSP_EXPORT_TIMEOUT", "0")]), u32::MAX);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Options {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_export_batch_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
 
     /// The environment the core reads OTEL_* settings from; `None` is this process's.
