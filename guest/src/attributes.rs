@@ -236,11 +236,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 any(Value::StringValue(TOO_DEEP.into()))
             }
             "map" => {
-                let nested = map.next_value_seed(AttributesSeed {
-                    limits: AttributeLimits { count: usize::MAX, value_length: self.limits.value_length },
-                    depth: self.depth + 1,
-                })?;
-                *self.truncated += nested.truncated;
+                // A nested map is held to the same count limit as the attributes
+                // it is in: memory and work stay bounded by the limits.
+                let nested = map.next_value_seed(AttributesSeed { limits: self.limits, depth: self.depth + 1 })?;
+                *self.truncated += nested.truncated + nested.dropped;
                 any(Value::KvlistValue(KeyValueList { values: nested.kept }))
             }
             other => {

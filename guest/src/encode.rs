@@ -1,5 +1,6 @@
 //! OTLP request bodies: protobuf (prost) or JSON, optionally gzip-compressed.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
@@ -16,10 +17,10 @@ use crate::spans::Scope;
 /// Groups spans under one resource, by scope in order of first appearance.
 pub fn trace_request(resource: &[KeyValue], spans: Vec<(Scope, Span)>) -> ExportTraceServiceRequest {
     let mut scope_spans: Vec<ScopeSpans> = Vec::new();
-    let mut scopes: Vec<Scope> = Vec::new();
+    let mut scopes: HashMap<Scope, usize> = HashMap::new();
     for (scope, span) in spans {
-        let i = match scopes.iter().position(|s| *s == scope) {
-            Some(i) => i,
+        let i = match scopes.get(&scope) {
+            Some(&i) => i,
             None => {
                 scope_spans.push(ScopeSpans {
                     scope: Some(InstrumentationScope {
@@ -30,7 +31,7 @@ pub fn trace_request(resource: &[KeyValue], spans: Vec<(Scope, Span)>) -> Export
                     spans: Vec::new(),
                     schema_url: String::new(),
                 });
-                scopes.push(scope);
+                scopes.insert(scope, scope_spans.len() - 1);
                 scope_spans.len() - 1
             }
         };

@@ -137,10 +137,14 @@ fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Validates and normalises a tracestate list; `None` if any member is invalid.
+/// Validates and normalises a tracestate list; `None` if any member is
+/// invalid or there are too many (checked first: the header is untrusted).
 fn parse_tracestate(s: &str) -> Option<String> {
     let mut members: Vec<&str> = Vec::new();
     for member in s.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        if members.len() == MAX_TRACESTATE_MEMBERS {
+            return None;
+        }
         let (key, value) = member.split_once('=')?;
         if !valid_tracestate_key(key) || !valid_tracestate_value(value) {
             return None;
@@ -149,9 +153,6 @@ fn parse_tracestate(s: &str) -> Option<String> {
             return None;
         }
         members.push(member);
-    }
-    if members.len() > MAX_TRACESTATE_MEMBERS {
-        return None;
     }
     Some(members.join(","))
 }
@@ -274,6 +275,14 @@ mod tests {
         assert_eq!(ctx.flags, 1);
         // Two traceparent headers are ambiguous.
         assert_eq!(extract(ALL, &h(&[("traceparent", TP), ("traceparent", TP)])).trace_id, "");
+    }
+
+    #[test]
+    fn tracestate_is_limited_to_32_members() {
+        let list = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        assert_eq!(parse_tracestate(&list(32)).map(|s| s.split(',').count()), Some(32));
+        assert_eq!(parse_tracestate(&list(33)), None);
+        assert_eq!(parse_tracestate(&list(100_000)), None, "rejected after 33 members, not after all of them");
     }
 
     #[test]

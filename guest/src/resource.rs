@@ -28,7 +28,20 @@ pub fn build_resource(env: &mut Env, s: ResourceSettings) -> Vec<KeyValue> {
     ];
     if let Some(v) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
         match parse_key_values(v) {
-            Some(pairs) => pairs.into_iter().for_each(|(k, v)| upsert(&mut attrs, key_value(k, string_value(v)))),
+            Some(pairs) => {
+                // Later pairs win; an index keeps a long list linear.
+                let mut at: std::collections::HashMap<String, usize> =
+                    attrs.iter().enumerate().map(|(i, kv)| (kv.key.clone(), i)).collect();
+                for (k, v) in pairs {
+                    match at.get(&k) {
+                        Some(&i) => attrs[i] = key_value(k, string_value(v)),
+                        None => {
+                            at.insert(k.clone(), attrs.len());
+                            attrs.push(key_value(k, string_value(v)));
+                        }
+                    }
+                }
+            }
             None => env.warn(
                 "OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs with percent-encoded values; ignoring all of it."
                     .into(),
