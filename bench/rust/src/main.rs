@@ -1,7 +1,7 @@
 //! polytel vs the official OpenTelemetry SDK for Rust, and the core as wasm vs
 //! native. One run prints everything; see README.md for what is measured.
 //!
-//!   CARGO_TARGET_DIR=target/bench cargo run --release -p polytel-bench
+//!   cargo run --release -p polytel-bench
 //!
 //! Optional: BENCH_SPANS (spans per repetition, default 200000), BENCH_REPS
 //! (repetitions, default 5), BENCH_ENCODE_ITERS (batches per encode
