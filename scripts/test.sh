@@ -12,7 +12,7 @@ step "Rust: rustfmt"
 cargo fmt --all --check
 
 step "Rust: clippy"
-cargo clippy --release --locked -p polytel-core -p polytel --all-targets -- -D warnings
+cargo clippy --release --locked -p polytel-core -p polytel -p polytel-bench --all-targets -- -D warnings
 
 step "Rust: tests (core, host, conformance, collector)"
 cargo test --release --locked -p polytel-core -p polytel

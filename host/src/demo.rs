@@ -5,7 +5,7 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use crate::{SpanKind, Status, Telemetry, Value};
+use crate::{SpanKind, Status, Telemetry};
 
 /// Pauses stand in for real work so durations look like an agent's; `pace`
 /// scales them (0 for tests).
@@ -84,9 +84,6 @@ fn llm_call(agent: &crate::Span, input: i64, output: i64, finish: [&str; 1], pau
     span.set_attribute("gen_ai.response.model", "gpt-4o-2024-08-06");
     span.set_attribute("gen_ai.usage.input_tokens", input);
     span.set_attribute("gen_ai.usage.output_tokens", output);
-    span.set_attribute(
-        "gen_ai.response.finish_reasons",
-        Value::from(finish.iter().map(|s| Value::from(*s)).collect::<Vec<_>>()),
-    );
+    span.set_attribute("gen_ai.response.finish_reasons", &finish[..]);
     span.end();
 }

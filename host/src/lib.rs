@@ -25,4 +25,4 @@ mod value;
 pub use options::{Clock, Options};
 pub use span::{Span, SpanBuilder, SpanContext, SpanKind, Status};
 pub use telemetry::{Extracted, ShutdownReport, Telemetry};
-pub use value::Value;
+pub use value::{AttributeValue, Value};

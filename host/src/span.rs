@@ -8,7 +8,7 @@ use std::sync::Arc;
 use polytel_core::ids::to_hex;
 
 use crate::telemetry::Shared;
-use crate::value::{push_hex, push_json_str, write_attributes, Value};
+use crate::value::{push_hex, push_json_str, push_member, write_attributes, AttributeValue, Value};
 
 /// OTLP span kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,22 +47,19 @@ impl SpanContext {
     }
 }
 
-struct Event {
-    time: u64,
-    name: String,
-    attributes: Vec<(String, Value)>,
-    exception: Option<(String, String, String)>,
-}
-
-/// What a recording span holds until it ends.
+/// What a recording span holds until it ends. Attributes, events and links
+/// are kept as the batch JSON they will be sent as, written when they are set.
 struct Recording {
     name: String,
     kind: SpanKind,
     parent: Option<SpanContext>,
     start: u64,
-    attributes: Vec<(String, Value)>,
-    events: Vec<Event>,
-    links: Vec<(SpanContext, Vec<(String, Value)>)>,
+    /// Members of the attributes object, without braces.
+    attributes: String,
+    /// Elements of the events array, without brackets.
+    events: String,
+    /// Elements of the links array, without brackets.
+    links: String,
     status: Status,
     scope: Option<(String, String)>,
 }
@@ -73,8 +70,8 @@ pub struct SpanBuilder {
     pub(crate) name: String,
     pub(crate) kind: SpanKind,
     pub(crate) parent: Option<SpanContext>,
-    pub(crate) attributes: Vec<(String, Value)>,
-    pub(crate) links: Vec<(SpanContext, Vec<(String, Value)>)>,
+    pub(crate) attributes: String,
+    pub(crate) links: String,
     pub(crate) scope: Option<(String, String)>,
 }
 
@@ -87,12 +84,25 @@ impl SpanBuilder {
         self.parent = Some(parent.clone());
         self
     }
-    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.attributes.push((key.into(), value.into()));
+    pub fn attribute(mut self, key: &str, value: impl AttributeValue) -> Self {
+        push_member(&mut self.attributes, key, &value);
         self
     }
-    pub fn link(mut self, to: &SpanContext, attributes: Vec<(String, Value)>) -> Self {
-        self.links.push((to.clone(), attributes));
+    pub fn link(mut self, to: &SpanContext, attributes: &[(String, Value)]) -> Self {
+        if !self.links.is_empty() {
+            self.links.push(',');
+        }
+        let l = &mut self.links;
+        l.push_str(r#"{"trace_id":""#);
+        push_hex(l, &to.trace_id);
+        l.push_str(r#"","span_id":""#);
+        push_hex(l, &to.span_id);
+        l.push('"');
+        if !attributes.is_empty() {
+            l.push_str(r#","attributes":"#);
+            write_attributes(l, attributes);
+        }
+        l.push('}');
         self
     }
     /// The instrumentation scope (library name and version) the span belongs to.
@@ -125,7 +135,7 @@ impl SpanBuilder {
             parent: self.parent,
             start: shared.now(),
             attributes: self.attributes,
-            events: Vec::new(),
+            events: String::new(),
             links: self.links,
             status: Status::Unset,
             scope: self.scope,
@@ -155,16 +165,24 @@ impl Span {
         self.shared.builder(name.into()).parent(&self.context)
     }
 
-    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+    /// Sets an attribute; a later value for the same key replaces an earlier one.
+    pub fn set_attribute(&mut self, key: &str, value: impl AttributeValue) {
         if let Some(r) = &mut self.recording {
-            r.attributes.push((key.into(), value.into()));
+            push_member(&mut r.attributes, key, &value);
         }
     }
 
-    pub fn add_event(&mut self, name: impl Into<String>, attributes: Vec<(String, Value)>) {
+    pub fn add_event(&mut self, name: &str, attributes: &[(String, Value)]) {
         if let Some(r) = &mut self.recording {
             let time = self.shared.now();
-            r.events.push(Event { time, name: name.into(), attributes, exception: None });
+            let e = start_event(&mut r.events, time);
+            e.push_str(r#","name":"#);
+            push_json_str(e, name);
+            if !attributes.is_empty() {
+                e.push_str(r#","attributes":"#);
+                write_attributes(e, attributes);
+            }
+            e.push('}');
         }
     }
 
@@ -172,12 +190,16 @@ impl Span {
     pub fn record_exception(&mut self, kind: &str, message: &str, stacktrace: &str) {
         if let Some(r) = &mut self.recording {
             let time = self.shared.now();
-            r.events.push(Event {
-                time,
-                name: String::new(),
-                attributes: Vec::new(),
-                exception: Some((kind.to_owned(), message.to_owned(), stacktrace.to_owned())),
-            });
+            let e = start_event(&mut r.events, time);
+            e.push_str(r#","exception":{"type":"#);
+            push_json_str(e, kind);
+            e.push_str(r#","message":"#);
+            push_json_str(e, message);
+            if !stacktrace.is_empty() {
+                e.push_str(r#","stacktrace":"#);
+                push_json_str(e, stacktrace);
+            }
+            e.push_str("}}");
         }
     }
 
@@ -215,8 +237,17 @@ impl Drop for Span {
     }
 }
 
+/// Opens the next element of an events array with its time; returns it to be finished.
+fn start_event(events: &mut String, time: u64) -> &mut String {
+    if !events.is_empty() {
+        events.push(',');
+    }
+    let _ = write!(events, r#"{{"time":{time}"#);
+    events
+}
+
 fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
-    let mut out = String::with_capacity(512);
+    let mut out = String::with_capacity(160 + r.name.len() + r.attributes.len() + r.events.len() + r.links.len());
     out.push_str(r#"{"trace_id":""#);
     push_hex(&mut out, &ctx.trace_id);
     out.push_str(r#"","span_id":""#);
@@ -237,60 +268,17 @@ fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
     out.push_str(r#","name":"#);
     push_json_str(&mut out, &r.name);
     let _ = write!(out, r#","kind":{},"start":{},"end":{}"#, r.kind as i32, r.start, end);
-    if !r.attributes.is_empty() {
-        out.push_str(r#","attributes":"#);
-        write_attributes(&mut out, &r.attributes);
-    }
-    if !r.events.is_empty() {
-        out.push_str(r#","events":["#);
-        for (i, e) in r.events.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, r#"{{"time":{}"#, e.time);
-            match &e.exception {
-                Some((kind, message, stack)) => {
-                    out.push_str(r#","exception":{"type":"#);
-                    push_json_str(&mut out, kind);
-                    out.push_str(r#","message":"#);
-                    push_json_str(&mut out, message);
-                    if !stack.is_empty() {
-                        out.push_str(r#","stacktrace":"#);
-                        push_json_str(&mut out, stack);
-                    }
-                    out.push('}');
-                }
-                None => {
-                    out.push_str(r#","name":"#);
-                    push_json_str(&mut out, &e.name);
-                    if !e.attributes.is_empty() {
-                        out.push_str(r#","attributes":"#);
-                        write_attributes(&mut out, &e.attributes);
-                    }
-                }
-            }
-            out.push('}');
+    for (member, open, close, list) in [
+        (r#","attributes":"#, '{', '}', &r.attributes),
+        (r#","events":"#, '[', ']', &r.events),
+        (r#","links":"#, '[', ']', &r.links),
+    ] {
+        if !list.is_empty() {
+            out.push_str(member);
+            out.push(open);
+            out.push_str(list);
+            out.push(close);
         }
-        out.push(']');
-    }
-    if !r.links.is_empty() {
-        out.push_str(r#","links":["#);
-        for (i, (l, attrs)) in r.links.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(r#"{"trace_id":""#);
-            push_hex(&mut out, &l.trace_id);
-            out.push_str(r#"","span_id":""#);
-            push_hex(&mut out, &l.span_id);
-            out.push('"');
-            if !attrs.is_empty() {
-                out.push_str(r#","attributes":"#);
-                write_attributes(&mut out, attrs);
-            }
-            out.push('}');
-        }
-        out.push(']');
     }
     match &r.status {
         Status::Unset => {}

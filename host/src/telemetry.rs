@@ -121,8 +121,8 @@ impl Shared {
             name,
             kind: SpanKind::Internal,
             parent: None,
-            attributes: Vec::new(),
-            links: Vec::new(),
+            attributes: String::new(),
+            links: String::new(),
             scope: None,
         }
     }
@@ -134,7 +134,9 @@ impl Shared {
             return;
         }
         b.records.push(record);
-        if b.records.len() >= self.plan.max_batch {
+        // Once per batch: a wake-up is a system call, and the worker checks the
+        // buffer's length itself before it sleeps again.
+        if b.records.len() == self.plan.max_batch {
             self.wake.notify_one();
         }
     }

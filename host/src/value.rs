@@ -96,8 +96,79 @@ pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-impl Value {
-    pub(crate) fn write_json(&self, out: &mut String) {
+/// Anything that can be an attribute value. It is written straight into the
+/// span's record as batch JSON (`wit/polytel.wit`), so setting an attribute
+/// allocates nothing of its own.
+pub trait AttributeValue {
+    fn write_json(&self, out: &mut String);
+}
+
+impl AttributeValue for str {
+    fn write_json(&self, out: &mut String) {
+        push_json_str(out, self);
+    }
+}
+impl AttributeValue for String {
+    fn write_json(&self, out: &mut String) {
+        push_json_str(out, self);
+    }
+}
+impl AttributeValue for bool {
+    fn write_json(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+}
+macro_rules! integer_values {
+    ($($t:ty),*) => {$(
+        impl AttributeValue for $t {
+            fn write_json(&self, out: &mut String) {
+                use std::fmt::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+integer_values!(i64, i32, u32, u16, u8);
+impl AttributeValue for f64 {
+    fn write_json(&self, out: &mut String) {
+        Value::Double(*self).write_json(out);
+    }
+}
+impl<T: AttributeValue + ?Sized> AttributeValue for &T {
+    fn write_json(&self, out: &mut String) {
+        (**self).write_json(out);
+    }
+}
+impl<T: AttributeValue> AttributeValue for [T] {
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, v) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            v.write_json(out);
+        }
+        out.push(']');
+    }
+}
+impl<T: AttributeValue> AttributeValue for Vec<T> {
+    fn write_json(&self, out: &mut String) {
+        self.as_slice().write_json(out);
+    }
+}
+
+/// Appends `"key":value` to a JSON object's members, with a comma if needed.
+pub(crate) fn push_member(members: &mut String, key: &str, value: &(impl AttributeValue + ?Sized)) {
+    if !members.is_empty() {
+        members.push(',');
+    }
+    push_json_str(members, key);
+    members.push(':');
+    value.write_json(members);
+}
+
+impl AttributeValue for Value {
+    fn write_json(&self, out: &mut String) {
         use std::fmt::Write;
         match self {
             Value::String(s) => push_json_str(out, s),
@@ -117,16 +188,7 @@ impl Value {
             Value::Bytes(b) => {
                 let _ = write!(out, r#"{{"bytes":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode(b));
             }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    v.write_json(out);
-                }
-                out.push(']');
-            }
+            Value::Array(items) => items.as_slice().write_json(out),
             Value::Map(kvs) => {
                 out.push_str(r#"{"map":"#);
                 write_attributes(out, kvs);

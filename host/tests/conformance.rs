@@ -138,19 +138,19 @@ fn replay(scenario: Scenario) -> Outputs {
                 b = b.parent(&extracted.parent.expect("a valid remote parent"));
             }
             for (k, v) in attributes(s.attributes.as_deref()) {
-                b = b.attribute(k, v);
+                b = b.attribute(&k, v);
             }
             for l in s.links.iter().flatten() {
-                b = b.link(&contexts[&l.to], attributes(l.attributes.as_deref()));
+                b = b.link(&contexts[&l.to], &attributes(l.attributes.as_deref()));
             }
             let span = b.start();
             contexts.insert(id.clone(), span.context().clone());
             live.insert(id.clone(), span);
         } else if let Some(id) = &s.set_attribute {
             let v = attributes(Some(&RawValue::from_string(format!("{{\"v\":{}}}", s.value.unwrap().get())).unwrap()));
-            live.get_mut(id).unwrap().set_attribute(s.key.unwrap(), v.into_iter().next().unwrap().1);
+            live.get_mut(id).unwrap().set_attribute(&s.key.unwrap(), v.into_iter().next().unwrap().1);
         } else if let Some(id) = &s.add_event {
-            live.get_mut(id).unwrap().add_event(s.name.unwrap(), attributes(s.attributes.as_deref()));
+            live.get_mut(id).unwrap().add_event(&s.name.unwrap(), &attributes(s.attributes.as_deref()));
         } else if let Some(id) = &s.record_exception {
             let span = live.get_mut(id).unwrap();
             span.record_exception(

@@ -530,8 +530,8 @@ fn config_json(gzip: bool) -> String {
 
 /// The same core behind two doors.
 enum Core {
-    Native(Pipeline),
-    Wasm(CoreInstance),
+    Native(Box<Pipeline>),
+    Wasm(Box<CoreInstance>),
 }
 
 const NOW: u64 = 1_750_000_100_000_000_000;
@@ -616,8 +616,8 @@ fn encode_throughput(iters: usize, reps: usize) -> Result<()> {
     for gzip in [false, true] {
         let label = if gzip { "protobuf + gzip" } else { "protobuf" };
         let config = config_json(gzip);
-        let native = Core::Native(Pipeline::from_json(&config).map_err(|e| anyhow!(e))?);
-        let wasm = Core::Wasm(CoreInstance::create(&config)?.map_err(|e| anyhow!(e))?);
+        let native = Core::Native(Box::new(Pipeline::from_json(&config).map_err(|e| anyhow!(e))?));
+        let wasm = Core::Wasm(Box::new(CoreInstance::create(&config)?.map_err(|e| anyhow!(e))?));
         let mut cores = [native, wasm];
 
         // Equivalence check (also warms up): a few cycles on both, body by body.
