@@ -3,9 +3,13 @@
 //! from a fixed seed when replaying conformance scenarios, so every host makes
 //! the same ids from the same seed. The core uses it for retry jitter.
 
+/// What splitmix64 adds to its state per value drawn. A host sharing one
+/// state between threads can claim `n` draws by adding `n * GAMMA` atomically.
+pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// Advances `state` and returns the next value (splitmix64).
 pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *state = state.wrapping_add(GAMMA);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::env::{percent_decode, Env};
-use crate::ids::{parse_hex_id, to_hex};
+use crate::ids::parse_hex_id;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Propagators {
@@ -215,11 +215,6 @@ fn percent_encode_baggage(v: &str) -> String {
         }
     }
     out
-}
-
-/// Hex of an id for contexts built from raw ids.
-pub fn context_for(trace_id: &[u8; 16], span_id: &[u8; 8], sampled: bool) -> Context {
-    Context { trace_id: to_hex(trace_id), span_id: to_hex(span_id), flags: sampled as u8, ..Default::default() }
 }
 
 #[cfg(test)]

@@ -26,12 +26,6 @@ pub struct Received {
     pub traces: Option<ExportTraceServiceRequest>,
 }
 
-impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
 pub struct Receiver {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
-use polytel_core::ids::{next_span_id, next_trace_id};
+use polytel_core::ids::{next_span_id, next_trace_id, GAMMA};
 use polytel_core::sampler::SamplerPlan;
 use serde::Deserialize;
 
@@ -92,8 +92,6 @@ pub(crate) struct Shared {
     clock: Option<Clock>,
 }
 
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
 impl Shared {
     pub(crate) fn now(&self) -> u64 {
         match &self.clock {
@@ -104,7 +102,7 @@ impl Shared {
 
     /// splitmix64 draws without a lock: each caller claims one state step.
     fn draw_state(&self, steps: u64) -> u64 {
-        self.id_state.fetch_add(GOLDEN_GAMMA.wrapping_mul(steps), Ordering::Relaxed)
+        self.id_state.fetch_add(GAMMA.wrapping_mul(steps), Ordering::Relaxed)
     }
 
     pub(crate) fn next_span_id(&self) -> [u8; 8] {
@@ -363,11 +361,11 @@ impl Worker {
     }
 
     fn cycle(&mut self, records: Vec<String>, flush: bool) {
-        let batch = join_records(&records);
         let count = records.len() as u64;
         let polled = {
             let mut core = lock(&self.shared.core);
-            let recorded = if count > 0 { core.call(count, |c| c.record_spans(&batch)) } else { Ok(()) };
+            let recorded =
+                if count > 0 { core.call(count, |c| c.record_spans(&join_records(&records))) } else { Ok(()) };
             recorded.and_then(|_| core.call(0, |c| c.poll(system_now(), flush)))
         };
         let Ok(result) = polled else {
