@@ -31,3 +31,10 @@ setup_collector() {
   step "OpenTelemetry Collector"
   "$repo/scripts/install-collector.sh" >/dev/null
 }
+
+# A real Prometheus server and promtool for the metrics integration tests,
+# from Debian's `prometheus` package (apt-get as root, or with sudo).
+setup_prometheus() {
+  step "Prometheus"
+  "$repo/scripts/install-prometheus.sh" >/dev/null
+}

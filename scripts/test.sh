@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 setup_rust
 setup_collector
+setup_prometheus
 cd "$repo"
 
 step "Rust: rustfmt"

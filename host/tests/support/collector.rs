@@ -1,5 +1,6 @@
-//! A real OpenTelemetry Collector for integration tests, and a parser for the
-//! spans its debug exporter (`verbosity: detailed`) prints.
+//! A real OpenTelemetry Collector for integration tests, and parsers for the
+//! spans, metrics and log records its debug exporter (`verbosity: detailed`)
+//! prints.
 //!
 //! The collector is built by `scripts/install-collector.sh` (once, cached) and
 //! configured from `scripts/collector/config.yaml.tmpl`; the output format is
@@ -121,11 +122,48 @@ impl Collector {
     /// Polls the collector's output until it shows at least `n` spans; panics
     /// with the captured output if that takes longer than `timeout`.
     pub fn wait_for_spans(&mut self, n: usize, timeout: Duration) -> Vec<CollectedSpan> {
+        self.wait_for(&format!("at least {n} spans"), parse_spans, |spans| spans.len() >= n, timeout)
+    }
+
+    /// All metrics the collector has printed so far, in arrival order.
+    pub fn metrics(&self) -> Vec<CollectedMetric> {
+        parse_metrics(&self.output())
+    }
+
+    /// Polls the collector's output until `ok` accepts the metrics parsed so
+    /// far (one export can arrive as several dumps, so a count alone is a poor
+    /// test); panics with the captured output after `timeout`.
+    pub fn wait_for_metrics(
+        &mut self,
+        ok: impl Fn(&[CollectedMetric]) -> bool,
+        timeout: Duration,
+    ) -> Vec<CollectedMetric> {
+        self.wait_for("the expected metrics", parse_metrics, ok, timeout)
+    }
+
+    /// All log records the collector has printed so far.
+    pub fn logs(&self) -> Vec<CollectedLog> {
+        parse_logs(&self.output())
+    }
+
+    /// Polls the collector's output until it shows at least `n` log records;
+    /// panics with the captured output if that takes longer than `timeout`.
+    pub fn wait_for_logs(&mut self, n: usize, timeout: Duration) -> Vec<CollectedLog> {
+        self.wait_for(&format!("at least {n} log records"), parse_logs, |logs| logs.len() >= n, timeout)
+    }
+
+    fn wait_for<T>(
+        &mut self,
+        what: &str,
+        parse: fn(&str) -> Vec<T>,
+        ok: impl Fn(&[T]) -> bool,
+        timeout: Duration,
+    ) -> Vec<T> {
         let deadline = Instant::now() + timeout;
         loop {
-            let spans = self.spans();
-            if spans.len() >= n {
-                return spans;
+            let found = parse(&self.output());
+            if ok(&found) {
+                return found;
             }
             let exited = self.child.try_wait().ok().flatten();
             if exited.is_some() || Instant::now() >= deadline {
@@ -134,9 +172,9 @@ impl Collector {
                     None => format!("timed out after {timeout:?}"),
                 };
                 panic!(
-                    "expected at least {n} spans from the collector, parsed {} ({why})\n\
+                    "expected {what} from the collector, parsed {} ({why})\n\
                      --- collector stderr ---\n{}",
-                    spans.len(),
+                    found.len(),
                     self.output()
                 );
             }
@@ -312,10 +350,34 @@ enum Last {
     LinkAttribute,
 }
 
-/// If `line` is the first line of a trace dump (`<ts>\tinfo\tResourceSpans #0`).
-fn is_dump_start(line: &str) -> bool {
+/// If `line` is the first line of a dump whose first record is `header`
+/// (`<ts>\tinfo\tResourceSpans #0`).
+fn is_dump_start(line: &str, header: &str) -> bool {
     let body = line.rsplit('\t').next().unwrap_or(line);
-    body.starts_with("ResourceSpans #") && (line.contains('\t') || line.starts_with("ResourceSpans #"))
+    body.starts_with(header) && (line.contains('\t') || line.starts_with(header))
+}
+
+/// The lines of every complete dump starting with `header`, each without its
+/// first line and end marker. A dump still being written is left out, so a
+/// test polling the output never sees a half-parsed record.
+fn complete_dumps<'a>(text: &'a str, header: &str) -> Vec<Vec<&'a str>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut dumps = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if is_dump_start(lines[i], header) {
+            match lines[i + 1..].iter().position(|l| l.starts_with(DUMP_END)) {
+                Some(len) => {
+                    dumps.push(lines[i + 1..i + 1 + len].to_vec());
+                    i += len + 2;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        i += 1;
+    }
+    dumps
 }
 
 /// A `    Name           : value` span field line: (field, value).
@@ -372,23 +434,7 @@ fn is_structural(line: &str) -> bool {
 /// Every span in every complete trace dump of `text` (the collector's stderr).
 /// A dump still being written (no end marker yet) is left out.
 pub fn parse_spans(text: &str) -> Vec<CollectedSpan> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        if is_dump_start(lines[i]) {
-            match lines[i + 1..].iter().position(|l| l.starts_with(DUMP_END)) {
-                Some(len) => {
-                    spans.extend(parse_dump(&lines[i + 1..i + 1 + len]));
-                    i += len + 2;
-                    continue;
-                }
-                None => break,
-            }
-        }
-        i += 1;
-    }
-    spans
+    complete_dumps(text, "ResourceSpans #").iter().flat_map(|dump| parse_dump(dump)).collect()
 }
 
 /// The lines of one dump after its `ResourceSpans #n` line, up to (without)
@@ -551,6 +597,567 @@ fn field_mut<'a>(span: &'a mut CollectedSpan, field: &str) -> Option<&'a mut Str
         "Status message" => &mut span.status_message,
         _ => return None,
     })
+}
+
+/// `Name: value` (or `Name:` with nothing after it) -> `value`.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+/// One metric as the collector printed it. The same instrument exported twice
+/// appears twice, in arrival order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollectedMetric {
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    /// `Sum`, `Gauge`, `Histogram`, `ExponentialHistogram` or `Summary`.
+    pub data_type: String,
+    /// `Cumulative`, `Delta` or `Unspecified`; `None` for gauges and
+    /// summaries, whose dumps have no such line.
+    pub temporality: Option<String>,
+    /// Only sums print it.
+    pub monotonic: Option<bool>,
+    pub points: Vec<CollectedPoint>,
+    pub resource: Attributes,
+    pub scope_name: String,
+    pub scope_version: String,
+}
+
+/// One data point. Doubles are printed with Go's `%f`, i.e. rounded to six
+/// decimals (`1e-7` reads back as 0); integers exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollectedPoint {
+    pub attributes: Attributes,
+    /// A sum's or gauge's value (int or double: the dump does not say which,
+    /// except that doubles have six decimals in `raw`).
+    pub value: Option<f64>,
+    /// Histograms and summaries.
+    pub count: Option<u64>,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// The upper edge of each bucket. Explicit histograms: their bounds, one
+    /// fewer than `bucket_counts` (the +Inf bucket has no printed edge).
+    /// Exponential histograms: one per printed bucket, lowest first (negative
+    /// buckets, the zero bucket as 0, positive buckets); scale and offsets
+    /// are not printed, only these edges, rounded by `%f`.
+    pub bucket_bounds: Vec<f64>,
+    pub bucket_counts: Vec<u64>,
+    pub exemplars: Vec<CollectedExemplar>,
+    /// `StartTimestamp`, e.g. `2023-11-14 22:13:20 +0000 UTC`; an unset one
+    /// prints as `1970-01-01 00:00:00 +0000 UTC`.
+    pub start: String,
+    pub time: String,
+    /// The point's lines as printed, for assertion messages.
+    pub raw: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollectedExemplar {
+    pub trace_id: String,
+    pub span_id: String,
+    pub value: f64,
+}
+
+impl CollectedMetric {
+    pub fn resource_attr(&self, key: &str) -> Option<&str> {
+        lookup(&self.resource, key)
+    }
+
+    /// The first point whose attribute `key` is printed as `value`, e.g.
+    /// `point("route", "Str(/a)")`.
+    pub fn point(&self, key: &str, value: &str) -> Option<&CollectedPoint> {
+        self.points.iter().find(|p| p.attr(key) == Some(value))
+    }
+}
+
+impl CollectedPoint {
+    /// The typed value of a data point attribute, e.g. `Some("Str(/a)")`.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        lookup(&self.attributes, key)
+    }
+
+    /// An exponential histogram's zero bucket. The exporter leaves the line
+    /// out when the count is 0, and its edge (0) alone could be confused with
+    /// a negative bucket's edge rounded to `-0.000000`, hence this look-up.
+    pub fn zero_count(&self) -> Option<u64> {
+        self.raw.lines().find_map(|l| l.strip_prefix("Bucket [0, 0], Count: ")).and_then(|n| n.parse().ok())
+    }
+}
+
+const POINT_HEADERS: &[&str] =
+    &["NumberDataPoints #", "HistogramDataPoints #", "ExponentialHistogramDataPoints #", "SummaryDataPoints #"];
+
+/// Lines that start a record, section or field of a metrics dump (anything
+/// else continues the previous value).
+fn is_metric_structural(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ResourceMetrics #",
+        "Resource SchemaURL:",
+        "Resource attributes:",
+        "ScopeMetrics #",
+        "ScopeMetrics SchemaURL:",
+        "InstrumentationScope ",
+        "Metric #",
+        "Descriptor:",
+        "Data point attributes:",
+        "StartTimestamp:",
+        "Timestamp:",
+        "Value:",
+        "Count:",
+        "Sum:",
+        "Min:",
+        "Max:",
+        "ExplicitBounds #",
+        "Bucket",
+        "QuantileValue #",
+        "Exemplars:",
+        "Exemplar #",
+        TOP_ATTR,
+        NESTED_ATTR,
+        DUMP_END,
+    ];
+    PREFIXES.iter().chain(POINT_HEADERS).any(|p| line.starts_with(p))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum MetricSection {
+    Resource,
+    ResourceAttributes,
+    Scope,
+    Descriptor,
+    Point,
+    PointAttributes,
+    Exemplar,
+}
+
+#[derive(Clone, Copy)]
+enum MetricLast {
+    Nothing,
+    ResourceAttribute,
+    Name,
+    Description,
+    Unit,
+    PointAttribute,
+}
+
+/// Every metric in every complete metrics dump of `text` (the collector's
+/// stderr), in the order printed. A dump still being written is left out.
+pub fn parse_metrics(text: &str) -> Vec<CollectedMetric> {
+    complete_dumps(text, "ResourceMetrics #").iter().flat_map(|dump| parse_metric_dump(dump)).collect()
+}
+
+fn last_point(metrics: &mut [CollectedMetric]) -> Option<&mut CollectedPoint> {
+    metrics.last_mut()?.points.last_mut()
+}
+
+/// The lines of one dump after its `ResourceMetrics #n` line, up to (without)
+/// the end marker.
+fn parse_metric_dump(lines: &[&str]) -> Vec<CollectedMetric> {
+    let mut metrics: Vec<CollectedMetric> = Vec::new();
+    let mut resource = Attributes::new();
+    let (mut scope_name, mut scope_version) = (String::new(), String::new());
+    let mut section = MetricSection::Resource;
+    let mut last = MetricLast::Nothing;
+    let mut in_point = false;
+
+    for &line in lines {
+        let starts_point = POINT_HEADERS.iter().any(|h| line.starts_with(h));
+        let leaves_point = ["ResourceMetrics #", "ScopeMetrics #", "Metric #"].iter().any(|h| line.starts_with(h));
+        if in_point && !starts_point && !leaves_point {
+            if let Some(point) = last_point(&mut metrics) {
+                point.raw.push('\n');
+                point.raw.push_str(line);
+            }
+        }
+
+        if !is_metric_structural(line) {
+            let target = match last {
+                MetricLast::Nothing => None,
+                MetricLast::ResourceAttribute => resource.last_mut().map(|(_, v)| v),
+                MetricLast::Name => metrics.last_mut().map(|m| &mut m.name),
+                MetricLast::Description => metrics.last_mut().map(|m| &mut m.description),
+                MetricLast::Unit => metrics.last_mut().map(|m| &mut m.unit),
+                MetricLast::PointAttribute => {
+                    last_point(&mut metrics).and_then(|p| p.attributes.last_mut()).map(|(_, v)| v)
+                }
+            };
+            if let Some(value) = target {
+                value.push('\n');
+                value.push_str(line);
+            }
+            continue;
+        }
+        last = MetricLast::Nothing;
+
+        if line.starts_with("ResourceMetrics #") {
+            resource.clear();
+            section = MetricSection::Resource;
+            in_point = false;
+        } else if line.starts_with("Resource SchemaURL:") {
+        } else if line == "Resource attributes:" {
+            section = MetricSection::ResourceAttributes;
+        } else if line.starts_with("ScopeMetrics SchemaURL:") {
+        } else if line.starts_with("ScopeMetrics #") {
+            scope_name.clear();
+            scope_version.clear();
+            section = MetricSection::Scope;
+            in_point = false;
+        } else if line == "InstrumentationScope attributes:" {
+            section = MetricSection::Scope;
+        } else if let Some(rest) = line.strip_prefix("InstrumentationScope ") {
+            let (name, version) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+            scope_name = name.to_owned();
+            scope_version = version.to_owned();
+        } else if line.starts_with("Metric #") {
+            metrics.push(CollectedMetric {
+                resource: resource.clone(),
+                scope_name: scope_name.clone(),
+                scope_version: scope_version.clone(),
+                ..Default::default()
+            });
+            section = MetricSection::Descriptor;
+            in_point = false;
+        } else if line == "Descriptor:" {
+            section = MetricSection::Descriptor;
+        } else if starts_point {
+            if let Some(metric) = metrics.last_mut() {
+                metric.points.push(CollectedPoint { raw: line.to_owned(), ..Default::default() });
+                in_point = true;
+            }
+            section = MetricSection::Point;
+        } else if line == "Data point attributes:" {
+            section = MetricSection::PointAttributes;
+        } else if line == "Exemplars:" {
+            section = MetricSection::Exemplar;
+        } else if line.starts_with("Exemplar #") {
+            if let Some(point) = last_point(&mut metrics) {
+                point.exemplars.push(CollectedExemplar::default());
+            }
+            section = MetricSection::Exemplar;
+        } else if line.starts_with(NESTED_ATTR) || line.starts_with(DUMP_END) {
+            // Nested lines are an exemplar's filtered attributes: kept in `raw` only.
+        } else if let Some(rest) = line.strip_prefix(TOP_ATTR) {
+            match section {
+                MetricSection::ResourceAttributes => {
+                    if let Some(kv) = split_attribute(rest) {
+                        resource.push(kv);
+                        last = MetricLast::ResourceAttribute;
+                    }
+                }
+                MetricSection::Descriptor => {
+                    if let Some(metric) = metrics.last_mut() {
+                        last = descriptor_field(metric, rest);
+                    }
+                }
+                MetricSection::PointAttributes => {
+                    if let (Some(kv), Some(point)) = (split_attribute(rest), last_point(&mut metrics)) {
+                        point.attributes.push(kv);
+                        last = MetricLast::PointAttribute;
+                    }
+                }
+                MetricSection::Exemplar => {
+                    let Some(exemplar) = last_point(&mut metrics).and_then(|p| p.exemplars.last_mut()) else {
+                        continue;
+                    };
+                    if let Some(id) = field(rest, "Trace ID") {
+                        exemplar.trace_id = id.to_owned();
+                    } else if let Some(id) = field(rest, "Span ID") {
+                        exemplar.span_id = id.to_owned();
+                    } else if let Some(value) = field(rest, "Value").and_then(parse_f64) {
+                        exemplar.value = value;
+                    }
+                }
+                MetricSection::Resource | MetricSection::Scope | MetricSection::Point => {}
+            }
+        } else if let Some(point) = last_point(&mut metrics) {
+            section = MetricSection::Point;
+            point_field(point, line);
+        }
+    }
+    metrics
+}
+
+/// A `     -> Name: value` descriptor line (without its prefix).
+fn descriptor_field(metric: &mut CollectedMetric, rest: &str) -> MetricLast {
+    if let Some(v) = field(rest, "Name") {
+        metric.name = v.to_owned();
+        MetricLast::Name
+    } else if let Some(v) = field(rest, "Description") {
+        metric.description = v.to_owned();
+        MetricLast::Description
+    } else if let Some(v) = field(rest, "Unit") {
+        metric.unit = v.to_owned();
+        MetricLast::Unit
+    } else {
+        if let Some(v) = field(rest, "DataType") {
+            metric.data_type = v.to_owned();
+        } else if let Some(v) = field(rest, "IsMonotonic") {
+            metric.monotonic = v.parse().ok();
+        } else if let Some(v) = field(rest, "AggregationTemporality") {
+            metric.temporality = Some(v.to_owned());
+        }
+        MetricLast::Nothing
+    }
+}
+
+/// A data point line at column 0 (`Count: 3`, `Buckets #1, Count: 2`, ...).
+fn point_field(point: &mut CollectedPoint, line: &str) {
+    if let Some(v) = field(line, "StartTimestamp") {
+        point.start = v.to_owned();
+    } else if let Some(v) = field(line, "Timestamp") {
+        point.time = v.to_owned();
+    } else if let Some(v) = field(line, "Value") {
+        point.value = parse_f64(v);
+    } else if let Some(v) = field(line, "Count") {
+        point.count = v.parse().ok();
+    } else if let Some(v) = field(line, "Sum") {
+        point.sum = parse_f64(v);
+    } else if let Some(v) = field(line, "Min") {
+        point.min = parse_f64(v);
+    } else if let Some(v) = field(line, "Max") {
+        point.max = parse_f64(v);
+    } else if let Some(rest) = line.strip_prefix("ExplicitBounds #") {
+        if let Some(bound) = rest.split_once(": ").and_then(|(_, v)| parse_f64(v)) {
+            point.bucket_bounds.push(bound);
+        }
+    } else if let Some(rest) = line.strip_prefix("Buckets #") {
+        if let Some(count) = rest.split_once(", Count: ").and_then(|(_, n)| n.parse().ok()) {
+            point.bucket_counts.push(count);
+        }
+    } else if let Some(rest) = line.strip_prefix("Bucket ") {
+        // `[-2.000000, -1.000000), Count: 4`, `[0, 0], Count: 2`, `(1.414214, 2.000000], Count: 1`
+        let Some((range, count)) = rest.split_once(", Count: ") else { return };
+        let upper = range.get(1..range.len().saturating_sub(1)).and_then(|r| r.split_once(", ")).map(|(_, u)| u);
+        if let (Some(upper), Ok(count)) = (upper.and_then(parse_f64), count.parse()) {
+            point.bucket_bounds.push(upper);
+            point.bucket_counts.push(count);
+        }
+    }
+}
+
+/// Go prints special doubles as `NaN`, `+Inf` and `-Inf`, which Rust reads too.
+fn parse_f64(s: &str) -> Option<f64> {
+    s.parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// Logs
+
+/// One log record as the collector printed it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollectedLog {
+    pub severity_text: String,
+    /// The number in `SeverityNumber: Info(9)`; 0 when unset (`Unspecified(0)`).
+    pub severity_number: i32,
+    /// The typed value as printed, e.g. `Str(hello)` or `Map({"k":"v"})`.
+    pub body: String,
+    pub attributes: Attributes,
+    /// Empty when the record has none.
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty when the record has none (the line is then left out).
+    pub event_name: String,
+    pub resource: Attributes,
+    pub scope_name: String,
+    pub scope_version: String,
+    /// `Timestamp`; an unset one prints as `1970-01-01 00:00:00 +0000 UTC`.
+    pub time: String,
+    pub observed_time: String,
+    pub flags: u32,
+    /// The record's lines as printed, for assertion messages.
+    pub raw: String,
+}
+
+impl CollectedLog {
+    /// The typed value of a log attribute, e.g. `Some("Int(42)")`.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        lookup(&self.attributes, key)
+    }
+
+    pub fn resource_attr(&self, key: &str) -> Option<&str> {
+        lookup(&self.resource, key)
+    }
+}
+
+/// Lines that start a record, section or field of a logs dump (anything else
+/// continues the previous value).
+fn is_log_structural(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ResourceLog #",
+        "Resource SchemaURL:",
+        "Resource attributes:",
+        "ScopeLogs #",
+        "ScopeLogs SchemaURL:",
+        "InstrumentationScope ",
+        "LogRecord #",
+        "ObservedTimestamp:",
+        "Timestamp:",
+        "SeverityText:",
+        "SeverityNumber:",
+        "EventName:",
+        "Body:",
+        "Attributes:",
+        "Trace ID:",
+        "Span ID:",
+        "Flags:",
+        TOP_ATTR,
+        NESTED_ATTR,
+        DUMP_END,
+    ];
+    PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum LogSection {
+    Resource,
+    ResourceAttributes,
+    Scope,
+    Record,
+    Attributes,
+}
+
+#[derive(Clone, Copy)]
+enum LogLast {
+    Nothing,
+    ResourceAttribute,
+    SeverityText,
+    EventName,
+    Body,
+    Attribute,
+}
+
+/// Every log record in every complete logs dump of `text` (the collector's
+/// stderr), in the order printed. A dump still being written is left out.
+pub fn parse_logs(text: &str) -> Vec<CollectedLog> {
+    complete_dumps(text, "ResourceLog #").iter().flat_map(|dump| parse_log_dump(dump)).collect()
+}
+
+/// The lines of one dump after its `ResourceLog #n` line, up to (without) the
+/// end marker.
+fn parse_log_dump(lines: &[&str]) -> Vec<CollectedLog> {
+    let mut logs: Vec<CollectedLog> = Vec::new();
+    let mut resource = Attributes::new();
+    let (mut scope_name, mut scope_version) = (String::new(), String::new());
+    let mut section = LogSection::Resource;
+    let mut last = LogLast::Nothing;
+    let mut in_record = false;
+
+    for &line in lines {
+        let starts_record = line.starts_with("LogRecord #");
+        let leaves_record = line.starts_with("ResourceLog #") || line.starts_with("ScopeLogs #");
+        if in_record && !starts_record && !leaves_record {
+            if let Some(log) = logs.last_mut() {
+                log.raw.push('\n');
+                log.raw.push_str(line);
+            }
+        }
+
+        if !is_log_structural(line) {
+            let target = match last {
+                LogLast::Nothing => None,
+                LogLast::ResourceAttribute => resource.last_mut().map(|(_, v)| v),
+                LogLast::SeverityText => logs.last_mut().map(|l| &mut l.severity_text),
+                LogLast::EventName => logs.last_mut().map(|l| &mut l.event_name),
+                LogLast::Body => logs.last_mut().map(|l| &mut l.body),
+                LogLast::Attribute => logs.last_mut().and_then(|l| l.attributes.last_mut()).map(|(_, v)| v),
+            };
+            if let Some(value) = target {
+                value.push('\n');
+                value.push_str(line);
+            }
+            continue;
+        }
+        last = LogLast::Nothing;
+
+        if line.starts_with("ResourceLog #") {
+            resource.clear();
+            section = LogSection::Resource;
+            in_record = false;
+        } else if line.starts_with("Resource SchemaURL:") {
+        } else if line == "Resource attributes:" {
+            section = LogSection::ResourceAttributes;
+        } else if line.starts_with("ScopeLogs SchemaURL:") {
+        } else if line.starts_with("ScopeLogs #") {
+            scope_name.clear();
+            scope_version.clear();
+            section = LogSection::Scope;
+            in_record = false;
+        } else if line == "InstrumentationScope attributes:" {
+            section = LogSection::Scope;
+        } else if let Some(rest) = line.strip_prefix("InstrumentationScope ") {
+            let (name, version) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+            scope_name = name.to_owned();
+            scope_version = version.to_owned();
+        } else if starts_record {
+            logs.push(CollectedLog {
+                resource: resource.clone(),
+                scope_name: scope_name.clone(),
+                scope_version: scope_version.clone(),
+                raw: line.to_owned(),
+                ..Default::default()
+            });
+            section = LogSection::Record;
+            in_record = true;
+        } else if line == "Attributes:" {
+            section = LogSection::Attributes;
+        } else if line.starts_with(NESTED_ATTR) || line.starts_with(DUMP_END) {
+        } else if let Some(rest) = line.strip_prefix(TOP_ATTR) {
+            match section {
+                LogSection::ResourceAttributes => {
+                    if let Some(kv) = split_attribute(rest) {
+                        resource.push(kv);
+                        last = LogLast::ResourceAttribute;
+                    }
+                }
+                LogSection::Attributes => {
+                    if let (Some(kv), Some(log)) = (split_attribute(rest), logs.last_mut()) {
+                        log.attributes.push(kv);
+                        last = LogLast::Attribute;
+                    }
+                }
+                LogSection::Resource | LogSection::Scope | LogSection::Record => {}
+            }
+        } else if let Some(log) = logs.last_mut() {
+            section = LogSection::Record;
+            last = log_field(log, line);
+        }
+    }
+    logs
+}
+
+/// A log record line at column 0 (`Body: Str(x)`, `Flags: 1`, ...).
+fn log_field(log: &mut CollectedLog, line: &str) -> LogLast {
+    if let Some(v) = field(line, "ObservedTimestamp") {
+        log.observed_time = v.to_owned();
+    } else if let Some(v) = field(line, "Timestamp") {
+        log.time = v.to_owned();
+    } else if let Some(v) = field(line, "SeverityText") {
+        log.severity_text = v.to_owned();
+        return LogLast::SeverityText;
+    } else if let Some(v) = field(line, "SeverityNumber") {
+        // `Info(9)`; a number without a name (above 24) prints as `(30)`.
+        let number = v.strip_suffix(')').and_then(|v| v.rsplit_once('(')).map(|(_, n)| n);
+        log.severity_number = number.and_then(|n| n.parse().ok()).unwrap_or_default();
+    } else if let Some(v) = field(line, "EventName") {
+        log.event_name = v.to_owned();
+        return LogLast::EventName;
+    } else if let Some(v) = field(line, "Body") {
+        log.body = v.to_owned();
+        return LogLast::Body;
+    } else if let Some(v) = field(line, "Trace ID") {
+        log.trace_id = v.to_owned();
+    } else if let Some(v) = field(line, "Span ID") {
+        log.span_id = v.to_owned();
+    } else if let Some(v) = field(line, "Flags") {
+        log.flags = v.parse().unwrap_or_default();
+    }
+    LogLast::Nothing
 }
 
 #[cfg(test)]
