@@ -256,7 +256,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 }
 
 /// A double written as a JSON number or as "NaN", "Infinity" or "-Infinity".
-struct Double(f64);
+pub struct Double(pub f64);
 
 impl<'de> serde::Deserialize<'de> for Double {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

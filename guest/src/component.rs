@@ -38,6 +38,8 @@ fn export(e: pipeline::Export) -> wit::Export {
         id: e.id,
         signal: match e.signal {
             pipeline::Signal::Traces => wit::Signal::Traces,
+            pipeline::Signal::Metrics => wit::Signal::Metrics,
+            pipeline::Signal::Logs => wit::Signal::Logs,
         },
         destination: match e.destination {
             Destination::Stdout => wit::Destination::Stdout,
@@ -69,12 +71,34 @@ impl wit::GuestPipeline for PipelineResource {
         self.0.borrow_mut().record_spans(&batch)
     }
 
+    fn register_instrument(&self, instrument: String) -> u32 {
+        self.0.borrow_mut().register_instrument(&instrument)
+    }
+
+    fn record_metrics(&self, batch: String) {
+        self.0.borrow_mut().record_metrics(&batch)
+    }
+
+    fn record_logs(&self, batch: String) {
+        self.0.borrow_mut().record_logs(&batch)
+    }
+
+    fn render_metrics(&self, format: wit::MetricsFormat, now: u64) -> wit::RenderedMetrics {
+        let format = match format {
+            wit::MetricsFormat::Prometheus => crate::prometheus::Format::Text004,
+            wit::MetricsFormat::Openmetrics => crate::prometheus::Format::OpenMetrics,
+        };
+        let (content_type, body) = self.0.borrow_mut().render_metrics(format, now);
+        wit::RenderedMetrics { content_type, body }
+    }
+
     fn poll(&self, now: u64, flush: bool) -> wit::PollResult {
         let r = self.0.borrow_mut().poll(now, flush);
         wit::PollResult {
             exports: r.exports.into_iter().map(export).collect(),
             warnings: r.warnings,
             next_poll: r.next_poll,
+            observe: r.observe,
         }
     }
 

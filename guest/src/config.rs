@@ -42,8 +42,15 @@ pub struct HostFacts {
 #[serde(deny_unknown_fields)]
 pub struct Options {
     pub disabled: Option<bool>,
-    /// "otlp", "console" or "none".
+    /// Where every signal goes: "otlp", "console" or "none". The per-signal
+    /// exporter options below, and OTEL_*_EXPORTER, refine it.
     pub backend: Option<String>,
+    /// Comma-separated, as OTEL_TRACES_EXPORTER: "otlp", "console", "none".
+    pub traces_exporter: Option<String>,
+    /// As OTEL_METRICS_EXPORTER: "otlp", "console", "prometheus", "none".
+    pub metrics_exporter: Option<String>,
+    /// As OTEL_LOGS_EXPORTER: "otlp", "console", "jsonl", "none".
+    pub logs_exporter: Option<String>,
     /// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/<signal>` is appended.
     pub endpoint: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
@@ -69,6 +76,95 @@ pub struct Options {
     pub event_count_limit: Option<u64>,
     pub link_count_limit: Option<u64>,
     pub propagators: Option<Vec<String>>,
+    pub metric_export_interval_ms: Option<u64>,
+    pub metric_export_timeout_ms: Option<u64>,
+    /// "cumulative", "delta" or "lowmemory".
+    pub temporality: Option<String>,
+    /// "explicit_bucket_histogram" or "base2_exponential_bucket_histogram".
+    pub histogram_aggregation: Option<String>,
+    /// "trace_based", "always_on" or "always_off".
+    pub exemplar_filter: Option<String>,
+    /// Series per instrument, the overflow series included.
+    pub cardinality_limit: Option<u64>,
+    /// Where the host serves /metrics ("host:port"), with the prometheus exporter.
+    pub prometheus_listen: Option<String>,
+    pub log_schedule_delay_ms: Option<u64>,
+    pub log_max_queue_size: Option<u64>,
+    pub log_max_export_batch_size: Option<u64>,
+    pub log_export_timeout_ms: Option<u64>,
+}
+
+/// The three signals; each has its own routes, queue and counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The name in OTEL_<NAME>_EXPORTER and OTEL_EXPORTER_OTLP_<NAME>_*.
+    fn env_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
+        }
+    }
+
+    /// The OTLP/HTTP path segment: /v1/<path>.
+    pub fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// What one item of this signal is called in messages.
+    pub fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "data points",
+            Signal::Logs => "log records",
+        }
+    }
+
+    fn exporters(self) -> &'static [&'static str] {
+        match self {
+            Signal::Traces => &["otlp", "console", "none"],
+            Signal::Metrics => &["otlp", "console", "prometheus", "none"],
+            Signal::Logs => &["otlp", "console", "jsonl", "none"],
+        }
+    }
+}
+
+/// Which metric kinds are exported as deltas (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Temporality {
+    Cumulative,
+    /// Counters and histograms (synchronous and observable) as deltas.
+    Delta,
+    /// Synchronous counters and histograms as deltas.
+    LowMemory,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExemplarFilter {
+    TraceBased,
+    AlwaysOn,
+    AlwaysOff,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricSettings {
+    pub interval_ms: u64,
+    pub temporality: Temporality,
+    pub exponential_histograms: bool,
+    pub exemplar_filter: ExemplarFilter,
+    pub cardinality_limit: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +177,10 @@ pub enum Encoding {
 #[derive(Clone, Debug)]
 pub enum Route {
     Otlp(OtlpRoute),
+    /// Human-readable text on standard output.
     Console,
+    /// One JSON object per log record on standard output.
+    JsonLines,
 }
 
 #[derive(Clone, Debug)]
@@ -113,9 +212,16 @@ pub struct Config {
     pub disabled: bool,
     pub resource: Vec<KeyValue>,
     pub span_limits: SpanLimits,
+    pub log_limits: AttributeLimits,
     pub sampler: SamplerPlan,
     pub batch: BatchSettings,
+    pub log_batch: BatchSettings,
+    pub metrics: MetricSettings,
     pub traces: Vec<Route>,
+    pub metric_routes: Vec<Route>,
+    pub logs: Vec<Route>,
+    /// "host:port" the host serves /metrics at.
+    pub prometheus: Option<String>,
     pub propagators: Propagators,
     pub seed: u64,
     /// Shown once, at the first poll.
@@ -166,7 +272,33 @@ impl Config {
 
         let span_limits = span_limits(&mut env, opts);
         let sampler = SamplerPlan::from_env(&mut env, opts.sampler.as_deref(), opts.sampler_arg.as_deref());
-        let batch = batch_settings(&mut env, opts);
+        let batch = batch_settings(
+            &mut env,
+            "span",
+            "OTEL_BSP",
+            [opts.max_queue_size, opts.max_export_batch_size, opts.schedule_delay_ms],
+            5000,
+        );
+        let log_batch = batch_settings(
+            &mut env,
+            "log",
+            "OTEL_BLRP",
+            [opts.log_max_queue_size, opts.log_max_export_batch_size, opts.log_schedule_delay_ms],
+            1000,
+        );
+        let log_limits = AttributeLimits {
+            count: opts
+                .attribute_count_limit
+                .or_else(|| env.number(&["OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"]))
+                .map_or(128, size),
+            value_length: opts
+                .attribute_value_length_limit
+                .or_else(|| {
+                    env.number(&["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"])
+                })
+                .map(size),
+        };
+        let metrics = metric_settings(&mut env, opts);
         let propagators = match &opts.propagators {
             Some(list) => Propagators::from_names(list.iter().map(String::as_str), &mut env),
             None => Propagators::from_names(
@@ -174,17 +306,45 @@ impl Config {
                 &mut env,
             ),
         };
-        let mut traces = trace_routes(&mut env, opts)?;
-        // The batch processor's export timeout bounds each export too (0: none).
-        let export_timeout =
-            opts.export_timeout_ms.or_else(|| env.number(&["OTEL_BSP_EXPORT_TIMEOUT"])).unwrap_or(30_000);
-        for route in &mut traces {
-            if let Route::Otlp(o) = route {
-                o.timeout_ms = effective_timeout(o.timeout_ms, export_timeout);
-            }
-        }
+        // Each signal's processor timeout bounds its exports too (0: none).
+        let (traces, _) =
+            signal_routes(&mut env, opts, Signal::Traces, opts.export_timeout_ms, "OTEL_BSP_EXPORT_TIMEOUT")?;
+        let (metric_routes, pull) = signal_routes(
+            &mut env,
+            opts,
+            Signal::Metrics,
+            opts.metric_export_timeout_ms,
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+        )?;
+        let (logs, _) =
+            signal_routes(&mut env, opts, Signal::Logs, opts.log_export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT")?;
+        let prometheus = if pull { Some(prometheus_listen(&mut env, opts)?) } else { None };
 
-        Ok(Config { disabled, resource, span_limits, sampler, batch, traces, propagators, seed, warnings })
+        Ok(Config {
+            disabled,
+            resource,
+            span_limits,
+            log_limits,
+            sampler,
+            batch,
+            log_batch,
+            metrics,
+            traces,
+            metric_routes,
+            logs,
+            prometheus,
+            propagators,
+            seed,
+            warnings,
+        })
+    }
+
+    pub fn routes(&self, signal: Signal) -> &[Route] {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metric_routes,
+            Signal::Logs => &self.logs,
+        }
     }
 }
 
@@ -217,48 +377,160 @@ fn span_limits(env: &mut Env, opts: &Options) -> SpanLimits {
 /// Larger queues are clamped to this: memory must stay bounded whatever is configured.
 const MAX_QUEUE: u64 = 1 << 20;
 
-fn batch_settings(env: &mut Env, opts: &Options) -> BatchSettings {
-    let mut max_queue = opts.max_queue_size.or_else(|| env.number(&["OTEL_BSP_MAX_QUEUE_SIZE"])).unwrap_or(2048).max(1);
+/// A batch processor's queue, batch size and delay: `[queue, batch, delay]`
+/// from explicit options, else `<prefix>_MAX_QUEUE_SIZE`, `_MAX_EXPORT_BATCH_SIZE`
+/// and `_SCHEDULE_DELAY`.
+fn batch_settings(
+    env: &mut Env,
+    what: &str,
+    prefix: &str,
+    [queue, batch, delay]: [Option<u64>; 3],
+    default_delay_ms: u64,
+) -> BatchSettings {
+    let mut max_queue = queue.or_else(|| env.number(&[&format!("{prefix}_MAX_QUEUE_SIZE")])).unwrap_or(2048).max(1);
     if max_queue > MAX_QUEUE {
-        env.warn(format!("The span queue size {max_queue} is larger than polytel allows; using {MAX_QUEUE}."));
+        env.warn(format!("The {what} queue size {max_queue} is larger than polytel allows; using {MAX_QUEUE}."));
         max_queue = MAX_QUEUE;
     }
     let mut max_batch =
-        opts.max_export_batch_size.or_else(|| env.number(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"])).unwrap_or(512).max(1);
+        batch.or_else(|| env.number(&[&format!("{prefix}_MAX_EXPORT_BATCH_SIZE")])).unwrap_or(512).max(1);
     if max_batch > max_queue {
         env.warn(format!(
-            "The export batch size ({max_batch}) is larger than the queue ({max_queue}); using {max_queue}."
+            "The {what} export batch size ({max_batch}) is larger than the queue ({max_queue}); using {max_queue}."
         ));
         max_batch = max_queue;
     }
-    let schedule_delay_ms = opts.schedule_delay_ms.or_else(|| env.number(&["OTEL_BSP_SCHEDULE_DELAY"])).unwrap_or(5000);
+    let schedule_delay_ms =
+        delay.or_else(|| env.number(&[&format!("{prefix}_SCHEDULE_DELAY")])).unwrap_or(default_delay_ms);
     BatchSettings { max_queue: size(max_queue), max_batch: size(max_batch), schedule_delay_ms }
 }
 
-fn trace_routes(env: &mut Env, opts: &Options) -> Result<Vec<Route>, String> {
-    let exporters: Vec<String> = match &opts.backend {
-        Some(b) => vec![b.to_ascii_lowercase()],
-        None => env
-            .get("OTEL_TRACES_EXPORTER")
-            .unwrap_or("otlp")
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    };
-    let mut routes = Vec::new();
-    for exporter in exporters {
-        match exporter.as_str() {
-            "otlp" => routes.push(Route::Otlp(otlp_route(env, opts, "TRACES", "traces")?)),
-            "console" | "logging" => routes.push(Route::Console),
-            "none" => {}
-            other if opts.backend.is_some() => {
-                return Err(format!("The backend {other:?} is not known; use \"otlp\", \"console\" or \"none\"."))
+/// OTEL_METRIC_EXPORT_INTERVAL and the other metric settings.
+fn metric_settings(env: &mut Env, opts: &Options) -> MetricSettings {
+    let interval_ms =
+        opts.metric_export_interval_ms.or_else(|| env.number(&["OTEL_METRIC_EXPORT_INTERVAL"])).unwrap_or(60_000);
+    // A zero interval would collect on every poll.
+    let interval_ms = interval_ms.max(1);
+    let choice = |env: &mut Env, opt: &Option<String>, name: &str, allowed: &[&str]| -> Option<String> {
+        match opt {
+            Some(v) if allowed.contains(&v.to_ascii_lowercase().as_str()) => Some(v.to_ascii_lowercase()),
+            Some(v) => {
+                env.warn(format!("The option {v:?} is not one of {}; using the default.", allowed.join(", ")));
+                None
             }
-            other => env.warn(format!("OTEL_TRACES_EXPORTER names {other:?}, which is not supported; ignoring it.")),
+            None => env.choice(&[name], allowed),
+        }
+    };
+    let temporality = match choice(
+        env,
+        &opts.temporality,
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        &["cumulative", "delta", "lowmemory"],
+    )
+    .as_deref()
+    {
+        Some("delta") => Temporality::Delta,
+        Some("lowmemory") => Temporality::LowMemory,
+        _ => Temporality::Cumulative,
+    };
+    let exponential_histograms = choice(
+        env,
+        &opts.histogram_aggregation,
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+        &["explicit_bucket_histogram", "base2_exponential_bucket_histogram"],
+    )
+    .as_deref()
+        == Some("base2_exponential_bucket_histogram");
+    let exemplar_filter = match choice(
+        env,
+        &opts.exemplar_filter,
+        "OTEL_METRICS_EXEMPLAR_FILTER",
+        &["trace_based", "always_on", "always_off"],
+    )
+    .as_deref()
+    {
+        Some("always_on") => ExemplarFilter::AlwaysOn,
+        Some("always_off") => ExemplarFilter::AlwaysOff,
+        _ => ExemplarFilter::TraceBased,
+    };
+    // One series is the overflow series, so at least two.
+    let cardinality_limit = opts.cardinality_limit.map_or(2000, size).clamp(2, 1 << 20);
+    MetricSettings { interval_ms, temporality, exponential_histograms, exemplar_filter, cardinality_limit }
+}
+
+/// Where /metrics is served: the option, else OTEL_EXPORTER_PROMETHEUS_HOST and _PORT.
+fn prometheus_listen(env: &mut Env, opts: &Options) -> Result<String, String> {
+    if let Some(listen) = &opts.prometheus_listen {
+        return match listen.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(listen.clone()),
+            _ => Err(format!("The option prometheus_listen {listen:?} is not host:port, such as \"127.0.0.1:9464\".")),
+        };
+    }
+    let host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST").unwrap_or("localhost").to_owned();
+    let port = match env.get("OTEL_EXPORTER_PROMETHEUS_PORT") {
+        None => 9464,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) => p,
+            Err(_) => {
+                env.warn(format!("OTEL_EXPORTER_PROMETHEUS_PORT={p:?} is not a port number; using 9464."));
+                9464
+            }
+        },
+    };
+    Ok(format!("{host}:{port}"))
+}
+
+/// The routes of one signal, and whether its exporters include a pull
+/// (Prometheus) exporter. Explicit per-signal options beat `backend`, which
+/// beats OTEL_<SIGNAL>_EXPORTER.
+fn signal_routes(
+    env: &mut Env,
+    opts: &Options,
+    signal: Signal,
+    timeout_option: Option<u64>,
+    timeout_env: &str,
+) -> Result<(Vec<Route>, bool), String> {
+    let explicit = match signal {
+        Signal::Traces => &opts.traces_exporter,
+        Signal::Metrics => &opts.metrics_exporter,
+        Signal::Logs => &opts.logs_exporter,
+    };
+    let env_name = format!("OTEL_{}_EXPORTER", signal.env_name());
+    let (list, from_option) = match (explicit, &opts.backend) {
+        (Some(list), _) => (list.clone(), Some(format!("{}_exporter", signal.path()))),
+        (None, Some(backend)) => (backend.clone(), Some("backend".to_owned())),
+        (None, None) => (env.get(&env_name).unwrap_or("otlp").to_owned(), None),
+    };
+    // The batch processor's (or metric reader's) export timeout bounds each export too (0: none).
+    let export_timeout = timeout_option.or_else(|| env.number(&[timeout_env])).unwrap_or(30_000);
+    let mut routes = Vec::new();
+    let mut pull = false;
+    for exporter in list.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()) {
+        match exporter.as_str() {
+            "otlp" => {
+                let mut o = otlp_route(env, opts, signal.env_name(), signal.path())?;
+                o.timeout_ms = effective_timeout(o.timeout_ms, export_timeout);
+                routes.push(Route::Otlp(o));
+            }
+            "console" | "logging" => routes.push(Route::Console),
+            "jsonl" if signal == Signal::Logs => routes.push(Route::JsonLines),
+            "prometheus" if signal == Signal::Metrics => pull = true,
+            "none" => {}
+            other => {
+                let allowed = signal.exporters().iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+                match &from_option {
+                    Some(option) => {
+                        return Err(format!(
+                            "The option {option} names {other:?}, which is not an exporter of {}; use {allowed}.",
+                            signal.path()
+                        ))
+                    }
+                    None => env.warn(format!("{env_name} names {other:?}, which is not supported; ignoring it.")),
+                }
+            }
         }
     }
-    Ok(routes)
+    Ok((routes, pull))
 }
 
 fn otlp_route(env: &mut Env, opts: &Options, signal_env: &str, signal_path: &str) -> Result<OtlpRoute, String> {
@@ -402,7 +674,7 @@ mod tests {
     fn otlp(c: &Config) -> &OtlpRoute {
         match &c.traces[0] {
             Route::Otlp(r) => r,
-            Route::Console => panic!("otlp route expected"),
+            _ => panic!("otlp route expected"),
         }
     }
 
@@ -507,6 +779,44 @@ mod tests {
         let c = config(r#"{"max_queue_size":4294967306,"max_export_batch_size":4294967296}"#, &[]).unwrap();
         assert_eq!(c.batch.max_queue, 1 << 20);
         assert_eq!(c.batch.max_batch, 1 << 20);
+    }
+
+    #[test]
+    fn signals_have_their_own_exporters_and_settings() {
+        let c = config(
+            "{}",
+            &[
+                ("OTEL_METRICS_EXPORTER", "prometheus,console"),
+                ("OTEL_LOGS_EXPORTER", "jsonl,otlp"),
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://l:1/logs"),
+                ("OTEL_EXPORTER_PROMETHEUS_PORT", "9999"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+                ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+                ("OTEL_METRICS_EXEMPLAR_FILTER", "always_off"),
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "10"),
+                ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
+                ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(c.metric_routes[..], [Route::Console]));
+        assert_eq!(c.prometheus.as_deref(), Some("localhost:9999"));
+        assert!(matches!(&c.logs[..], [Route::JsonLines, Route::Otlp(o)] if o.url == "http://l:1/logs"));
+        assert_eq!(c.metrics.interval_ms, 1500);
+        assert_eq!(c.metrics.temporality, Temporality::Delta);
+        assert_eq!(c.metrics.exemplar_filter, ExemplarFilter::AlwaysOff);
+        assert_eq!(c.log_batch, BatchSettings { max_queue: 10, max_batch: 10, schedule_delay_ms: 200 });
+        assert_eq!(c.log_limits.count, 3);
+        assert!(matches!(c.traces[..], [Route::Otlp(_)]));
+
+        let c = config(r#"{"backend":"console","metrics_exporter":"otlp"}"#, &[]).unwrap();
+        assert!(matches!(c.traces[..], [Route::Console]));
+        assert!(matches!(&c.metric_routes[..], [Route::Otlp(o)] if o.url == "http://localhost:4318/v1/metrics"));
+        assert!(matches!(c.logs[..], [Route::Console]));
+        let e = config(r#"{"traces_exporter":"prometheus"}"#, &[]).err().unwrap();
+        assert!(e.contains("traces_exporter") && e.contains("\"otlp\""), "{e}");
+        let e = config(r#"{"metrics_exporter":"prometheus","prometheus_listen":"nope"}"#, &[]).err().unwrap();
+        assert!(e.contains("prometheus_listen"), "{e}");
     }
 
     #[test]

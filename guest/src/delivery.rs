@@ -78,6 +78,8 @@ fn partial_success(body: &[u8], encoding: Encoding) -> (u64, String) {
     }
     match encoding {
         Encoding::Protobuf => {
+            // The metrics and logs responses have the same field numbers, so
+            // one decoder reads all three.
             use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
             match ExportTraceServiceResponse::decode(body) {
                 Ok(r) => {
@@ -90,9 +92,10 @@ fn partial_success(body: &[u8], encoding: Encoding) -> (u64, String) {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return (0, String::new()) };
             let p = v.get("partialSuccess").or_else(|| v.get("partial_success"));
             let Some(p) = p else { return (0, String::new()) };
-            let count = ["rejectedSpans", "rejected_spans"]
-                .iter()
-                .find_map(|k| p.get(*k))
+            let count = ["rejectedSpans", "rejected_spans", "rejectedDataPoints", "rejected_data_points"]
+                .into_iter()
+                .chain(["rejectedLogRecords", "rejected_log_records"])
+                .find_map(|k| p.get(k))
                 .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
                 .unwrap_or(0);
             let message =

@@ -15,8 +15,12 @@ impl<'a> Env<'a> {
         Self { vars, warnings }
     }
 
+    /// Queues a warning once: the generic OTEL_EXPORTER_OTLP_* variables are
+    /// read for every signal, and one bad value deserves one sentence.
     pub fn warn(&mut self, message: String) {
-        self.warnings.push(message);
+        if !self.warnings.contains(&message) {
+            self.warnings.push(message);
+        }
     }
 
     /// The value, trimmed; `None` when unset or empty.

@@ -1,29 +1,29 @@
-//! One configured pipeline: spans in, exports out, outcomes back. This is the
-//! whole behaviour behind the `pipeline` resource of `wit/polytel.wit`, as
-//! plain Rust so it is tested natively.
+//! One configured pipeline: spans, measurements and log records in, exports
+//! out, outcomes back. This is the whole behaviour behind the `pipeline`
+//! resource of `wit/polytel.wit`, as plain Rust so it is tested natively.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use base64::Engine as _;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{Config, Route};
 use crate::delivery::{judge, Outcome, Verdict};
-use crate::encode::{body, content_type, spans_of_body, trace_request};
+use crate::encode::{body, content_type, logs_request, metrics_request, request_of_body, trace_request, Request};
 use crate::ids::splitmix64;
+use crate::logs::parse_log;
+use crate::metrics::Meters;
 use crate::propagation::{self, Context};
+use crate::queue::BatchQueue;
 use crate::secret::Secret;
 use crate::spans::{parse_span, Scope};
-use crate::stats::{DropReason, Stats, Warnings};
+use crate::stats::{DropReason, Limited, SignalStats, Stats, Warnings};
 
+pub use crate::config::Signal;
 pub use crate::delivery::Outcome as ExportOutcome;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
-    Traces,
-}
 
 /// Where an export goes, with everything the host needs to send it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,12 +47,15 @@ pub struct PollResult {
     pub exports: Vec<Export>,
     pub warnings: Vec<String>,
     pub next_poll: u64,
+    /// The host should run its observable callbacks and poll again.
+    pub observe: bool,
 }
 
 /// An HTTP export built and not yet settled. Only its body is kept: a retry
 /// resends it as it is, and a split decodes it.
 struct Pending {
     id: u64,
+    signal: Signal,
     route: usize,
     items: usize,
     body: String,
@@ -61,13 +64,21 @@ struct Pending {
     in_flight: bool,
 }
 
+/// Metric data points waiting to be delivered are held to this many; the
+/// oldest export goes first when a collection would exceed it.
+const MAX_PENDING_POINTS: usize = 1 << 16;
+
 pub struct Pipeline {
     config: Config,
-    queue: VecDeque<(Scope, Span)>,
+    spans: BatchQueue<(Scope, Span)>,
     queued_ids: HashSet<Vec<u8>>,
+    logs: BatchQueue<(Scope, LogRecord)>,
+    meters: Meters,
+    /// When metrics were last collected; `None` until the first poll.
+    last_collection: Option<u64>,
+    /// The host was told to observe; the next poll collects.
+    observing: bool,
     pending: Vec<Pending>,
-    /// When the schedule last fired; `None` until the first poll.
-    last_export: Option<u64>,
     next_id: u64,
     rng: u64,
     stats: Stats,
@@ -80,11 +91,14 @@ impl Pipeline {
         config.warnings.iter().cloned().for_each(|w| warnings.push(w));
         Pipeline {
             rng: config.seed,
-            config,
-            queue: VecDeque::new(),
+            spans: BatchQueue::new(config.batch),
             queued_ids: HashSet::new(),
+            logs: BatchQueue::new(config.log_batch),
+            meters: Meters::new(config.metrics),
+            last_collection: None,
+            observing: false,
+            config,
             pending: Vec::new(),
-            last_export: None,
             next_id: 1,
             stats: Stats::default(),
             warnings,
@@ -99,6 +113,13 @@ impl Pipeline {
         &self.config
     }
 
+    /// Whether `signal` goes anywhere.
+    fn enabled(&self, signal: Signal) -> bool {
+        !self.config.disabled
+            && (!self.config.routes(signal).is_empty()
+                || (signal == Signal::Metrics && self.config.prometheus.is_some()))
+    }
+
     pub fn plan(&self) -> String {
         #[derive(Serialize)]
         struct Plan<'a> {
@@ -108,6 +129,10 @@ impl Pipeline {
             max_queue: usize,
             schedule_delay_ms: u64,
             propagators: Vec<&'a str>,
+            traces: bool,
+            metrics: bool,
+            logs: bool,
+            prometheus: Option<&'a str>,
         }
         let p = &self.config.propagators;
         let propagators = [("tracecontext", p.tracecontext), ("baggage", p.baggage)]
@@ -121,41 +146,91 @@ impl Pipeline {
             max_queue: self.config.batch.max_queue,
             schedule_delay_ms: self.config.batch.schedule_delay_ms,
             propagators,
+            traces: self.enabled(Signal::Traces),
+            metrics: self.enabled(Signal::Metrics),
+            logs: self.enabled(Signal::Logs),
+            prometheus: self.config.prometheus.as_deref().filter(|_| !self.config.disabled),
         })
         .expect("plan serialises")
     }
 
     pub fn describe(&self) -> String {
-        let routes: Vec<serde_json::Value> = self
-            .config
-            .traces
-            .iter()
-            .map(|r| match r {
-                Route::Console => serde_json::json!({"exporter": "console"}),
-                Route::Otlp(o) => serde_json::json!({
-                    "exporter": "otlp",
-                    "url": o.url,
-                    "protocol": match o.encoding { crate::config::Encoding::Protobuf => "http/protobuf", crate::config::Encoding::Json => "http/json" },
-                    "content_type": content_type(o.encoding),
-                    "compression": if o.gzip { "gzip" } else { "none" },
-                    "timeout_ms": o.timeout_ms,
-                    "headers": o.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.masked()))).collect::<serde_json::Map<_, _>>(),
-                }),
-            })
-            .collect();
+        let routes = |signal: Signal| -> Vec<serde_json::Value> {
+            self.config
+                .routes(signal)
+                .iter()
+                .map(|r| match r {
+                    Route::Console => serde_json::json!({"exporter": "console"}),
+                    Route::JsonLines => serde_json::json!({"exporter": "jsonl"}),
+                    Route::Otlp(o) => serde_json::json!({
+                        "exporter": "otlp",
+                        "url": o.url,
+                        "protocol": match o.encoding { crate::config::Encoding::Protobuf => "http/protobuf", crate::config::Encoding::Json => "http/json" },
+                        "content_type": content_type(o.encoding),
+                        "compression": if o.gzip { "gzip" } else { "none" },
+                        "timeout_ms": o.timeout_ms,
+                        "headers": o.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.masked()))).collect::<serde_json::Map<_, _>>(),
+                    }),
+                })
+                .collect()
+        };
+        let mut metrics = routes(Signal::Metrics);
+        if let Some(listen) = &self.config.prometheus {
+            metrics.push(serde_json::json!({"exporter": "prometheus", "listen": listen, "path": "/metrics"}));
+        }
         let resource: serde_json::Map<String, serde_json::Value> = self
             .config
             .resource
             .iter()
             .map(|kv| (kv.key.clone(), serde_json::Value::String(crate::console::value_text(kv.value.as_ref()))))
             .collect();
+        let temporality = match self.config.metrics.temporality {
+            crate::config::Temporality::Cumulative => "cumulative",
+            crate::config::Temporality::Delta => "delta",
+            crate::config::Temporality::LowMemory => "lowmemory",
+        };
         serde_json::to_string_pretty(&serde_json::json!({
             "disabled": self.config.disabled,
             "resource": resource,
-            "traces": routes,
+            "traces": routes(Signal::Traces),
+            "metrics": metrics,
+            "metric_export_interval_ms": self.config.metrics.interval_ms,
+            "temporality": temporality,
+            "logs": routes(Signal::Logs),
             "warnings": self.config.warnings,
         }))
         .expect("description serialises")
+    }
+
+    /// Counts what limits cut from one record and passes its repair notes on.
+    fn note_record(&mut self, signal: Signal, limited: &Limited, notes: Vec<(&'static str, String)>) {
+        let l = &mut self.stats.signal(signal).limited;
+        l.attributes_dropped += limited.attributes_dropped;
+        l.values_truncated += limited.values_truncated;
+        l.events_dropped += limited.events_dropped;
+        l.links_dropped += limited.links_dropped;
+        if limited.attributes_dropped + limited.events_dropped + limited.links_dropped > 0 {
+            self.warnings.once("limits", || {
+                "Some spans or log records had more attributes, events or links than the configured limits allow; the extra ones were dropped and counted.".into()
+            });
+        }
+        for (kind, note) in notes {
+            self.warnings.once(kind, || note);
+        }
+    }
+
+    /// Whether a queue of `signal` with `full` set can take one more record; counts and warns if not.
+    fn admit(&mut self, signal: Signal, full: bool, capacity: usize) -> bool {
+        if full {
+            self.stats.signal(signal).drop(DropReason::QueueFull, 1);
+            self.warnings.once(if signal == Signal::Traces { "queue_full" } else { "log_queue_full" }, || {
+                format!(
+                    "The {} queue is full ({capacity}); new ones are dropped until exports catch up.",
+                    signal.items()
+                )
+            });
+        }
+        !full
     }
 
     /// Takes a JSON array of span records; see `record-spans` in the WIT.
@@ -163,15 +238,7 @@ impl Pipeline {
         if self.config.disabled {
             return;
         }
-        let records: Vec<&RawValue> = match serde_json::from_str(batch) {
-            Ok(r) => r,
-            Err(e) => {
-                self.stats.spans.drop(DropReason::Invalid, 1);
-                self.warnings.once("bad_batch", || format!("A span batch was not a JSON array and was dropped: {e}."));
-                return;
-            }
-        };
-        for raw in records {
+        for raw in records(&mut self.stats.spans, &mut self.warnings, "span", batch) {
             self.stats.spans.received += 1;
             let parsed = match parse_span(raw.get(), &self.config.span_limits) {
                 Ok(p) => p,
@@ -181,19 +248,7 @@ impl Pipeline {
                     continue;
                 }
             };
-            let l = &mut self.stats.spans.limited;
-            l.attributes_dropped += parsed.limited.attributes_dropped;
-            l.values_truncated += parsed.limited.values_truncated;
-            l.events_dropped += parsed.limited.events_dropped;
-            l.links_dropped += parsed.limited.links_dropped;
-            if parsed.limited.attributes_dropped + parsed.limited.events_dropped + parsed.limited.links_dropped > 0 {
-                self.warnings.once("limits", || {
-                    "Some spans had more attributes, events or links than the configured limits allow; the extra ones were dropped and counted.".into()
-                });
-            }
-            for (kind, note) in parsed.notes {
-                self.warnings.once(kind, || note);
-            }
+            self.note_record(Signal::Traces, &parsed.limited, parsed.notes);
             if self.config.traces.is_empty() {
                 continue;
             }
@@ -203,23 +258,62 @@ impl Pipeline {
                     .once("duplicate", || "A span arrived twice (ended twice?); the second copy was dropped.".into());
                 continue;
             }
-            if self.queue.len() >= self.config.batch.max_queue {
-                self.stats.spans.drop(DropReason::QueueFull, 1);
-                self.warnings.once("queue_full", || {
-                    format!(
-                        "The span queue is full ({} spans); new spans are dropped until exports catch up.",
-                        self.config.batch.max_queue
-                    )
-                });
+            if !self.admit(Signal::Traces, self.spans.is_full(), self.spans.capacity()) {
                 continue;
             }
             self.queued_ids.insert(parsed.span.span_id.clone());
-            self.queue.push_back((parsed.scope, parsed.span));
+            self.spans.push((parsed.scope, parsed.span));
         }
     }
 
-    fn pending_items(&self) -> usize {
-        self.pending.iter().map(|p| p.items).sum()
+    /// Takes a JSON array of log records; see `record-logs` in the WIT.
+    pub fn record_logs(&mut self, batch: &str) {
+        if !self.enabled(Signal::Logs) {
+            return;
+        }
+        for raw in records(&mut self.stats.logs, &mut self.warnings, "log", batch) {
+            self.stats.logs.received += 1;
+            let parsed = match parse_log(raw.get(), self.config.log_limits) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.stats.logs.drop(DropReason::Invalid, 1);
+                    self.warnings.once("bad_log", || format!("A log record was malformed and was dropped ({e})."));
+                    continue;
+                }
+            };
+            self.note_record(Signal::Logs, &parsed.limited, parsed.notes);
+            if self.admit(Signal::Logs, self.logs.is_full(), self.logs.capacity()) {
+                self.logs.push((parsed.scope, parsed.record));
+            }
+        }
+    }
+
+    /// Registers an instrument; see `register-instrument` in the WIT.
+    pub fn register_instrument(&mut self, json: &str) -> u32 {
+        self.meters.register(json, &mut self.warnings)
+    }
+
+    /// Takes a JSON array of measurements; see `record-metrics` in the WIT.
+    pub fn record_metrics(&mut self, batch: &str) {
+        if self.enabled(Signal::Metrics) {
+            self.meters.record(batch, &mut self.stats.metrics, &mut self.warnings);
+        }
+    }
+
+    /// Current metrics as Prometheus (or OpenMetrics) text: the content type and the body.
+    pub fn render_metrics(&mut self, format: crate::prometheus::Format, now: u64) -> (String, String) {
+        let collected = self.meters.snapshot(now);
+        let request = metrics_request(&self.config.resource, collected.metrics);
+        let scopes = request.resource_metrics.into_iter().flat_map(|rm| rm.scope_metrics).collect::<Vec<_>>();
+        let rendered = crate::prometheus::render(&self.config.resource, &scopes, format);
+        for why in rendered.skipped {
+            self.warnings.once("prometheus_skipped", || why);
+        }
+        (format.content_type().to_owned(), rendered.text)
+    }
+
+    fn pending_items(&self, signal: Signal) -> usize {
+        self.pending.iter().filter(|p| p.signal == signal).map(|p| p.items).sum()
     }
 
     fn jitter(&mut self) -> f64 {
@@ -228,27 +322,29 @@ impl Pipeline {
 
     pub fn poll(&mut self, now: u64, flush: bool) -> PollResult {
         let mut out = PollResult::default();
-        let delay = self.config.batch.schedule_delay_ms.saturating_mul(1_000_000);
-        let last = *self.last_export.get_or_insert(now);
-        let timer_fired = now >= last.saturating_add(delay);
-        // At least one span per batch, so the loop below always progresses.
-        let max_batch = self.config.batch.max_batch.max(1);
-        let mut built = false;
-        while !self.queue.is_empty() && (flush || timer_fired || self.queue.len() >= max_batch) {
-            let n = self.queue.len().min(max_batch);
-            let room = self.config.batch.max_queue.saturating_sub(self.pending_items());
-            if !flush && n > room {
-                break;
-            }
-            let spans: Vec<(Scope, Span)> = self.queue.drain(..n).collect();
-            for (_, s) in &spans {
+        for batch in self.spans.due(now, flush, self.pending_items(Signal::Traces)) {
+            for (_, s) in &batch {
                 self.queued_ids.remove(&s.span_id);
             }
-            self.route_batch(spans, now, &mut out);
-            built = true;
+            self.route(Request::Traces(trace_request(&self.config.resource, batch)), now, &mut out);
         }
-        if built || timer_fired {
-            self.last_export = Some(now);
+        for batch in self.logs.due(now, flush, self.pending_items(Signal::Logs)) {
+            self.route(Request::Logs(logs_request(&self.config.resource, batch)), now, &mut out);
+        }
+        self.meters.poll_time(now);
+        let interval = self.config.metrics.interval_ms.saturating_mul(1_000_000);
+        let last = *self.last_collection.get_or_insert(now);
+        let collect_due = !self.config.metric_routes.is_empty() && (flush || now >= last.saturating_add(interval));
+        if self.observing || (collect_due && !self.meters.has_observable()) {
+            self.observing = false;
+            self.last_collection = Some(now);
+            let collected = self.meters.collect(now);
+            if collected.points > 0 {
+                self.route(Request::Metrics(metrics_request(&self.config.resource, collected.metrics)), now, &mut out);
+            }
+        } else if collect_due {
+            self.observing = true;
+            out.observe = true;
         }
         for p in self.pending.iter_mut().filter(|p| !p.in_flight && (flush || p.due <= now)) {
             p.in_flight = true;
@@ -256,51 +352,65 @@ impl Pipeline {
             out.exports.push(Self::export_of(&self.config, p));
         }
         self.stats.exports.sent += out.exports.iter().filter(|e| e.destination != Destination::Stdout).count() as u64;
-        let next_schedule = self.last_export.unwrap_or(now).saturating_add(delay);
+        let next_collection = if self.config.metric_routes.is_empty() {
+            u64::MAX
+        } else {
+            self.last_collection.unwrap_or(now).saturating_add(interval)
+        };
+        let next_schedule = self.spans.next_due(now).min(self.logs.next_due(now)).min(next_collection);
         out.next_poll = self.pending.iter().filter(|p| !p.in_flight).map(|p| p.due).fold(next_schedule, u64::min);
+        if out.observe {
+            out.next_poll = now;
+        }
         out.warnings = self.warnings.take();
-        self.stats.spans.queued = self.queue.len() as u64;
-        self.stats.spans.pending = self.pending_items() as u64;
+        self.stats.spans.queued = self.spans.len() as u64;
+        self.stats.logs.queued = self.logs.len() as u64;
+        for signal in Signal::ALL {
+            self.stats.signal(signal).pending = self.pending_items(signal) as u64;
+        }
         out
     }
 
-    /// Sends one batch down every route: console output at once, HTTP as pending.
-    fn route_batch(&mut self, spans: Vec<(Scope, Span)>, now: u64, out: &mut PollResult) {
-        let last = self.config.traces.len().saturating_sub(1);
-        // Only a second destination pays for a copy of the batch.
-        for route in 0..last {
-            self.send_down(route, spans.clone(), now, out);
+    /// Sends one request down every route of its signal: stdout at once, HTTP as pending.
+    fn route(&mut self, request: Request, now: u64, out: &mut PollResult) {
+        let signal = request.signal();
+        let items = request.items();
+        for route in 0..self.config.routes(signal).len() {
+            let text = match (&self.config.routes(signal)[route], &request) {
+                (Route::Otlp(otlp), _) => {
+                    let body = base64::engine::general_purpose::STANDARD.encode(body(otlp, &request));
+                    self.add_pending(signal, route, items, body, now);
+                    continue;
+                }
+                (Route::Console, Request::Traces(r)) => crate::console::render_traces(&r.resource_spans),
+                (Route::Console, Request::Metrics(r)) => crate::console::render_metrics(&r.resource_metrics),
+                (Route::Console, Request::Logs(r)) => crate::console::render_logs(&r.resource_logs),
+                (Route::JsonLines, Request::Logs(r)) => crate::jsonl::log_lines(&r.resource_logs),
+                (Route::JsonLines, _) => continue,
+            };
+            let id = self.next_id();
+            out.exports.push(Export { id, signal, destination: Destination::Stdout, body: text, items: items as u32 });
+            self.stats.signal(signal).exported += items as u64;
         }
-        self.send_down(last, spans, now, out);
     }
 
-    fn send_down(&mut self, route: usize, batch: Vec<(Scope, Span)>, now: u64, out: &mut PollResult) {
-        match self.config.traces.get(route) {
-            Some(Route::Console) => {
-                let items = batch.len() as u32;
-                let req = trace_request(&self.config.resource, batch);
-                let id = self.next_id();
-                out.exports.push(Export {
-                    id,
-                    signal: Signal::Traces,
-                    destination: Destination::Stdout,
-                    body: crate::console::render_traces(&req.resource_spans),
-                    items,
+    fn add_pending(&mut self, signal: Signal, route: usize, items: usize, body: String, now: u64) {
+        if signal == Signal::Metrics {
+            // Metrics have no queue of their own: a dead receiver must not make
+            // collections pile up, so the oldest waiting ones make room.
+            while self.pending_items(Signal::Metrics) + items > MAX_PENDING_POINTS {
+                let Some(i) = self.pending.iter().position(|p| p.signal == Signal::Metrics && !p.in_flight) else {
+                    break;
+                };
+                let old = self.pending.remove(i);
+                self.stats.metrics.drop(DropReason::QueueFull, old.items as u64);
+                self.warnings.once("metric_queue_full", || {
+                    "Metric exports were piling up undelivered; the oldest were dropped to bound memory.".into()
                 });
-                self.stats.spans.exported += u64::from(items);
             }
-            Some(Route::Otlp(_)) => self.add_pending(route, batch, now),
-            None => {}
         }
-    }
-
-    fn add_pending(&mut self, route: usize, spans: Vec<(Scope, Span)>, now: u64) {
-        let Route::Otlp(otlp) = &self.config.traces[route] else { return };
-        let items = spans.len();
-        let req = trace_request(&self.config.resource, spans);
-        let body = base64::engine::general_purpose::STANDARD.encode(body(otlp, &req));
         let id = self.next_id();
-        self.pending.push(Pending { id, route, items, body, attempts: 0, due: now, in_flight: false });
+        self.pending.push(Pending { id, signal, route, items, body, attempts: 0, due: now, in_flight: false });
     }
 
     fn next_id(&mut self) -> u64 {
@@ -309,15 +419,15 @@ impl Pipeline {
         id
     }
 
-    /// The spans of a pending export, read back from its body.
-    fn spans_of(&self, p: &Pending) -> Option<Vec<(Scope, Span)>> {
-        let Route::Otlp(route) = &self.config.traces[p.route] else { return None };
-        let raw = base64::engine::general_purpose::STANDARD.decode(p.body.as_bytes()).ok()?;
-        spans_of_body(route, &raw)
+    fn otlp_route<'c>(config: &'c Config, p: &Pending) -> &'c crate::config::OtlpRoute {
+        match &config.routes(p.signal)[p.route] {
+            Route::Otlp(o) => o,
+            _ => unreachable!("pending exports are OTLP"),
+        }
     }
 
     fn export_of(config: &Config, p: &Pending) -> Export {
-        let Route::Otlp(o) = &config.traces[p.route] else { unreachable!("pending exports are OTLP") };
+        let o = Self::otlp_route(config, p);
         let mut headers = vec![("Content-Type".to_owned(), Secret::new(content_type(o.encoding).to_owned()))];
         if o.gzip {
             headers.push(("Content-Encoding".to_owned(), Secret::new("gzip".to_owned())));
@@ -325,7 +435,7 @@ impl Pipeline {
         headers.extend(o.headers.iter().cloned());
         Export {
             id: p.id,
-            signal: Signal::Traces,
+            signal: p.signal,
             destination: Destination::Http { url: o.url.clone(), headers, timeout_ms: o.timeout_ms },
             body: p.body.clone(),
             items: p.items as u32,
@@ -339,30 +449,31 @@ impl Pipeline {
             });
             return;
         };
-        let Route::Otlp(route) = &self.config.traces[self.pending[i].route] else {
-            unreachable!("pending exports are OTLP")
-        };
+        let signal = self.pending[i].signal;
+        let route = Self::otlp_route(&self.config, &self.pending[i]);
         let (encoding, url) = (route.encoding, route.url.clone());
         let jitter = self.jitter();
         let verdict = judge(outcome, encoding, self.pending[i].attempts, now, jitter);
         let items = self.pending[i].items as u64;
+        let what = signal.items();
         match verdict {
             Verdict::Done { rejected, message } => {
                 self.pending.remove(i);
                 self.stats.exports.succeeded += 1;
                 let rejected = rejected.min(items);
-                self.stats.spans.exported += items - rejected;
+                let stats = self.stats.signal(signal);
+                stats.exported += items - rejected;
                 if rejected > 0 {
-                    self.stats.spans.drop(DropReason::PartialSuccess, rejected);
+                    stats.drop(DropReason::PartialSuccess, rejected);
                     self.warnings
-                        .once("partial_success", || format!("{url} rejected {rejected} of {items} spans: {message}"));
+                        .once("partial_success", || format!("{url} rejected {rejected} of {items} {what}: {message}"));
                 }
             }
             Verdict::Retry { at } => {
                 let p = &mut self.pending[i];
                 p.in_flight = false;
                 p.due = at;
-                self.stats.spans.retried += items;
+                self.stats.signal(signal).retried += items;
                 self.stats.exports.failed += 1;
                 self.warnings.once("retrying", || {
                     format!("Export to {url} failed ({}); retrying with backoff.", describe_outcome(outcome))
@@ -371,16 +482,24 @@ impl Pipeline {
             Verdict::Split if items > 1 => {
                 let p = self.pending.remove(i);
                 self.stats.exports.failed += 1;
-                match self.spans_of(&p) {
-                    Some(mut first) => {
-                        let second = first.split_off(first.len() / 2);
-                        self.add_pending(p.route, first, now);
-                        self.add_pending(p.route, second, now);
+                let route = Self::otlp_route(&self.config, &p).clone();
+                let route = &route;
+                let halves = base64::engine::general_purpose::STANDARD
+                    .decode(p.body.as_bytes())
+                    .ok()
+                    .and_then(|raw| request_of_body(signal, route, &raw))
+                    .and_then(Request::split);
+                match halves {
+                    Some((first, second)) => {
+                        for half in [first, second] {
+                            let body = base64::engine::general_purpose::STANDARD.encode(body(route, &half));
+                            self.add_pending(signal, p.route, half.items(), body, now);
+                        }
                         self.warnings.once("split", || {
                             format!("{url} answered 413 (too large); sending the batch in smaller parts.")
                         });
                     }
-                    None => self.stats.spans.drop(DropReason::TooLarge, items),
+                    None => self.stats.signal(signal).drop(DropReason::TooLarge, items),
                 }
             }
             Verdict::Split | Verdict::Drop(_) => {
@@ -390,28 +509,36 @@ impl Pipeline {
                 };
                 self.pending.remove(i);
                 self.stats.exports.failed += 1;
-                self.stats.spans.drop(reason, items);
+                self.stats.signal(signal).drop(reason, items);
                 self.warnings.once(drop_warning_kind(reason), || {
                     format!(
-                        "Export to {url} failed ({}); {items} spans were dropped ({reason:?}).",
+                        "Export to {url} failed ({}); {items} {what} were dropped ({reason:?}).",
                         describe_outcome(outcome)
                     )
                 });
             }
         }
-        self.stats.spans.pending = self.pending_items() as u64;
+        self.stats.signal(signal).pending = self.pending_items(signal) as u64;
     }
 
-    /// Drops everything queued or pending; returns how many spans that was.
+    /// Drops everything queued or pending; returns how many items that was.
     pub fn abandon(&mut self) -> u64 {
-        let n = (self.queue.len() + self.pending_items()) as u64;
-        self.queue.clear();
+        let spans = self.spans.clear() as u64;
         self.queued_ids.clear();
-        self.pending.clear();
-        self.stats.spans.drop(DropReason::Shutdown, n);
-        self.stats.spans.queued = 0;
-        self.stats.spans.pending = 0;
-        n
+        let logs = self.logs.clear() as u64;
+        let mut total = spans + logs;
+        self.stats.spans.drop(DropReason::Shutdown, spans);
+        self.stats.logs.drop(DropReason::Shutdown, logs);
+        for p in std::mem::take(&mut self.pending) {
+            self.stats.signal(p.signal).drop(DropReason::Shutdown, p.items as u64);
+            total += p.items as u64;
+        }
+        for signal in Signal::ALL {
+            let s = self.stats.signal(signal);
+            s.queued = 0;
+            s.pending = 0;
+        }
+        total
     }
 
     pub fn stats(&self) -> &Stats {
@@ -436,6 +563,21 @@ impl Pipeline {
         let headers = propagation::inject(self.config.propagators, &ctx);
         serde_json::to_string(&crate::json::string_pairs(&headers)).expect("headers serialise")
     }
+}
+
+/// The records of a JSON array; a batch that is not an array is dropped
+/// whole and counted once.
+pub(crate) fn records<'a>(
+    stats: &mut SignalStats,
+    warnings: &mut Warnings,
+    what: &str,
+    batch: &'a str,
+) -> Vec<&'a RawValue> {
+    serde_json::from_str(batch).unwrap_or_else(|e| {
+        stats.drop(DropReason::Invalid, 1);
+        warnings.once("bad_batch", || format!("A {what} batch was not a JSON array and was dropped: {e}."));
+        Vec::new()
+    })
 }
 
 fn drop_warning_kind(reason: DropReason) -> &'static str {

@@ -24,6 +24,12 @@ pub enum DropReason {
     TooLarge,
     /// Still queued or pending when the host gave up at shutdown.
     Shutdown,
+    /// A measurement that was NaN or infinite.
+    InvalidValue,
+    /// A negative counter increment or histogram value.
+    Negative,
+    /// A measurement of an instrument that was registered with an invalid name or kind.
+    InvalidInstrument,
 }
 
 /// Counters for one signal.
@@ -45,6 +51,8 @@ pub struct Limited {
     pub values_truncated: u64,
     pub events_dropped: u64,
     pub links_dropped: u64,
+    /// Measurements folded into the overflow series past the cardinality limit.
+    pub series_overflowed: u64,
 }
 
 impl SignalStats {
@@ -62,7 +70,20 @@ impl SignalStats {
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     pub spans: SignalStats,
+    /// `received` counts measurements; the rest count data points.
+    pub metrics: SignalStats,
+    pub logs: SignalStats,
     pub exports: ExportStats,
+}
+
+impl Stats {
+    pub fn signal(&mut self, signal: crate::config::Signal) -> &mut SignalStats {
+        match signal {
+            crate::config::Signal::Traces => &mut self.spans,
+            crate::config::Signal::Metrics => &mut self.metrics,
+            crate::config::Signal::Logs => &mut self.logs,
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -15,13 +15,21 @@
 
 pub mod demo;
 mod http;
+mod logs;
+mod metrics;
 mod options;
+mod prometheus;
 pub mod receiver;
 pub mod runtime;
 mod span;
 mod telemetry;
 mod value;
 
+pub use logs::{LogBuilder, Severity};
+pub use metrics::{
+    Attributes, Counter, Gauge, Histogram, InstrumentBuilder, InstrumentKind, ObservableCounter, ObservableGauge,
+    ObservableUpDownCounter, Observer, UpDownCounter,
+};
 pub use options::{Clock, Options};
 pub use span::{Span, SpanBuilder, SpanContext, SpanKind, Status};
 pub use telemetry::{Extracted, ShutdownReport, Telemetry};

@@ -51,6 +51,42 @@ pub struct Options {
     pub export_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// Comma-separated, as OTEL_TRACES_EXPORTER: "otlp", "console", "none".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces_exporter: Option<String>,
+    /// As OTEL_METRICS_EXPORTER: "otlp", "console", "prometheus", "none".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_exporter: Option<String>,
+    /// As OTEL_LOGS_EXPORTER: "otlp", "console", "jsonl", "none".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs_exporter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_export_interval_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_export_timeout_ms: Option<u64>,
+    /// "cumulative", "delta" or "lowmemory".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporality: Option<String>,
+    /// "explicit_bucket_histogram" or "base2_exponential_bucket_histogram".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram_aggregation: Option<String>,
+    /// "trace_based", "always_on" or "always_off".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemplar_filter: Option<String>,
+    /// Series per instrument, the overflow series included (default 2000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cardinality_limit: Option<u64>,
+    /// Where /metrics is served ("127.0.0.1:9464"; port 0 picks one), with the prometheus exporter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_schedule_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_max_queue_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_max_export_batch_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_export_timeout_ms: Option<u64>,
 
     /// The environment the core reads OTEL_* settings from; `None` is this process's.
     #[serde(skip)]

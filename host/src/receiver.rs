@@ -8,6 +8,8 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context as _, Result};
 use flate2::read::GzDecoder;
+use polytel_core::proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use polytel_core::proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use polytel_core::proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 
@@ -24,6 +26,10 @@ pub struct Received {
     pub json: bool,
     /// Decoded when the path is /v1/traces and the body is valid.
     pub traces: Option<ExportTraceServiceRequest>,
+    /// Decoded when the path is /v1/metrics.
+    pub metrics: Option<ExportMetricsServiceRequest>,
+    /// Decoded when the path is /v1/logs.
+    pub logs: Option<ExportLogsServiceRequest>,
 }
 
 pub struct Receiver {
@@ -100,20 +106,24 @@ fn handle(mut request: tiny_http::Request, on_request: &impl Fn(Received)) {
     } else {
         raw
     };
-    let traces = if path == "/v1/traces" {
-        match decode_traces(&body, json) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let _ = request.respond(
-                    tiny_http::Response::from_string(format!("cannot decode the request: {e}")).with_status_code(400),
-                );
-                return;
-            }
-        }
-    } else {
-        None
+    let decoded = match path.as_str() {
+        "/v1/traces" => decode_traces(&body, json).map(|t| (Some(t), None, None)),
+        "/v1/metrics" => decode_metrics(&body, json).map(|m| (None, Some(m), None)),
+        "/v1/logs" => decode_logs(&body, json).map(|l| (None, None, Some(l))),
+        _ => Ok((None, None, None)),
     };
-    on_request(Received { path, headers, body, json, traces });
+    let (traces, metrics, logs) = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = request.respond(
+                tiny_http::Response::from_string(format!("cannot decode the request: {e}")).with_status_code(400),
+            );
+            return;
+        }
+    };
+    on_request(Received { path, headers, body, json, traces, metrics, logs });
+    // An empty response means full success for every signal: the three
+    // Export*ServiceResponse messages are alike on the wire.
     let (reply, content_type) = if json {
         (b"{}".to_vec(), "application/json")
     } else {
@@ -128,5 +138,21 @@ pub fn decode_traces(body: &[u8], json: bool) -> Result<ExportTraceServiceReques
         polytel_core::otlp_json::decode_trace_request(body).map_err(|e| anyhow!(e))
     } else {
         Ok(ExportTraceServiceRequest::decode(body)?)
+    }
+}
+
+pub fn decode_metrics(body: &[u8], json: bool) -> Result<ExportMetricsServiceRequest> {
+    if json {
+        polytel_core::otlp_json::decode_metrics_request(body).map_err(|e| anyhow!(e))
+    } else {
+        Ok(ExportMetricsServiceRequest::decode(body)?)
+    }
+}
+
+pub fn decode_logs(body: &[u8], json: bool) -> Result<ExportLogsServiceRequest> {
+    if json {
+        polytel_core::otlp_json::decode_logs_request(body).map_err(|e| anyhow!(e))
+    } else {
+        Ok(ExportLogsServiceRequest::decode(body)?)
     }
 }

@@ -134,9 +134,43 @@ impl CoreInstance {
         Ok(self.bindings.polytel_telemetry_core().pipeline().call_describe(&mut self.store, p)?)
     }
 
+    /// Hands a batch of `signal`'s records to the core.
+    pub fn record(&mut self, signal: polytel_core::pipeline::Signal, batch: &str) -> Result<()> {
+        use polytel_core::pipeline::Signal;
+        match signal {
+            Signal::Traces => self.record_spans(batch),
+            Signal::Metrics => self.record_metrics(batch),
+            Signal::Logs => self.record_logs(batch),
+        }
+    }
+
     pub fn record_spans(&mut self, batch: &str) -> Result<()> {
         let p = self.pipeline;
         Ok(self.bindings.polytel_telemetry_core().pipeline().call_record_spans(&mut self.store, p, batch)?)
+    }
+
+    pub fn register_instrument(&mut self, instrument_json: &str) -> Result<u32> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_register_instrument(
+            &mut self.store,
+            p,
+            instrument_json,
+        )?)
+    }
+
+    pub fn record_metrics(&mut self, batch: &str) -> Result<()> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_record_metrics(&mut self.store, p, batch)?)
+    }
+
+    pub fn record_logs(&mut self, batch: &str) -> Result<()> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_record_logs(&mut self.store, p, batch)?)
+    }
+
+    pub fn render_metrics(&mut self, format: wit::MetricsFormat, now: u64) -> Result<wit::RenderedMetrics> {
+        let p = self.pipeline;
+        Ok(self.bindings.polytel_telemetry_core().pipeline().call_render_metrics(&mut self.store, p, format, now)?)
     }
 
     pub fn poll(&mut self, now: u64, flush: bool) -> Result<wit::PollResult> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use polytel_core::ids::to_hex;
 
 use crate::telemetry::Shared;
-use crate::value::{push_hex, push_json_str, push_member, write_attributes, AttributeValue, Value};
+use crate::value::{push_hex, push_json_str, push_member, push_scope, write_attributes, AttributeValue, Value};
 
 /// OTLP span kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,7 +129,8 @@ impl SpanBuilder {
             remote: false,
             trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
         };
-        let recording = sampled.then(|| Recording {
+        // With traces going nowhere, spans still carry context but record nothing.
+        let recording = (sampled && shared.plan.traces).then(|| Recording {
             name: self.name,
             kind: self.kind,
             parent: self.parent,
@@ -226,7 +227,7 @@ impl Span {
         if let Some(r) = self.recording.take() {
             let end = self.shared.now();
             let record = span_record(&self.context, &r, end);
-            self.shared.enqueue(record);
+            self.shared.enqueue(polytel_core::pipeline::Signal::Traces, record);
         }
     }
 }
@@ -290,11 +291,7 @@ fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
         }
     }
     if let Some((name, version)) = &r.scope {
-        out.push_str(r#","scope":{"name":"#);
-        push_json_str(&mut out, name);
-        out.push_str(r#","version":"#);
-        push_json_str(&mut out, version);
-        out.push('}');
+        push_scope(&mut out, name, version);
     }
     out.push('}');
     out

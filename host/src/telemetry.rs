@@ -1,7 +1,8 @@
 //! `Telemetry`: one configured pipeline in this process. The application's
-//! threads only append finished span records to a buffer; a background worker
-//! ships the buffer to the core in one call per batch, asks the core what to
-//! export, sends it over HTTP outside any lock, and reports the outcome back.
+//! threads only append finished span, measurement and log records to a
+//! buffer; a background worker ships the buffer to the core in one call per
+//! batch and signal, asks the core what to export, sends it over HTTP outside
+//! any lock, and reports the outcome back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -10,11 +11,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
 use polytel_core::ids::{next_span_id, next_trace_id, GAMMA};
+use polytel_core::pipeline::Signal;
 use polytel_core::sampler::SamplerPlan;
 use serde::Deserialize;
 
 use crate::http::Sender;
+use crate::logs::{LogBuilder, Severity};
+use crate::metrics::{InstrumentBuilder, Observers};
 use crate::options::{Clock, Options};
+use crate::prometheus::PrometheusServer;
 use crate::runtime::{wit, CoreInstance};
 use crate::span::{SpanBuilder, SpanContext, SpanKind};
 
@@ -26,6 +31,10 @@ pub(crate) struct Plan {
     pub sampler: SamplerPlan,
     pub max_batch: usize,
     pub max_queue: usize,
+    pub traces: bool,
+    pub metrics: bool,
+    pub logs: bool,
+    pub prometheus: Option<String>,
 }
 
 fn sampler_plan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SamplerPlan, D::Error> {
@@ -44,8 +53,11 @@ struct Core {
     instance: CoreInstance,
     config_json: String,
     memory_limit: usize,
-    /// Spans lost because the core trapped while holding them.
+    /// Items lost because the core trapped while holding them.
     lost_to_traps: u64,
+    /// Every instrument registration, in order: a fresh instance after a trap
+    /// gets them again, so instrument ids stay valid.
+    registrations: Vec<String>,
 }
 
 impl Core {
@@ -64,16 +76,46 @@ impl Core {
                     Ok(fresh) => self.instance = fresh,
                     Err(e) => return Err(anyhow!(e)),
                 }
+                for r in &self.registrations {
+                    self.instance.register_instrument(r)?;
+                }
                 Err(trap)
             }
         }
     }
 }
 
+/// Records waiting for the worker, per signal.
+#[derive(Default)]
+struct Records {
+    spans: Vec<String>,
+    metrics: Vec<String>,
+    logs: Vec<String>,
+}
+
+impl Records {
+    fn of(&mut self, signal: Signal) -> &mut Vec<String> {
+        match signal {
+            Signal::Traces => &mut self.spans,
+            Signal::Metrics => &mut self.metrics,
+            Signal::Logs => &mut self.logs,
+        }
+    }
+
+    fn longest(&self) -> usize {
+        self.spans.len().max(self.metrics.len()).max(self.logs.len())
+    }
+
+    fn count(&self) -> usize {
+        self.spans.len() + self.metrics.len() + self.logs.len()
+    }
+}
+
 #[derive(Default)]
 struct Buffer {
-    records: Vec<String>,
-    dropped: u64,
+    records: Records,
+    /// Records refused because the buffer of their signal was full.
+    dropped: [u64; 3],
     /// Flush requests made and completed; a flush waits for `done >= asked`.
     flush_asked: u64,
     flush_done: u64,
@@ -90,6 +132,7 @@ pub(crate) struct Shared {
     flushed: Condvar,
     id_state: AtomicU64,
     clock: Option<Clock>,
+    pub(crate) observers: Observers,
 }
 
 impl Shared {
@@ -125,18 +168,43 @@ impl Shared {
         }
     }
 
-    pub(crate) fn enqueue(&self, record: String) {
+    pub(crate) fn enqueue(&self, signal: Signal, record: String) {
         let mut b = lock(&self.buffer);
-        if b.records.len() >= self.plan.max_queue {
-            b.dropped += 1;
+        let records = b.records.of(signal);
+        if records.len() >= self.plan.max_queue {
+            b.dropped[signal as usize] += 1;
             return;
         }
-        b.records.push(record);
+        records.push(record);
         // Once per batch: a wake-up is a system call, and the worker checks the
         // buffer's length itself before it sleeps again.
-        if b.records.len() == self.plan.max_batch {
+        if records.len() == self.plan.max_batch {
             self.wake.notify_one();
         }
+    }
+
+    /// Registers an instrument with the core; its id for measurement records.
+    pub(crate) fn register_instrument(&self, json: String) -> Result<u32> {
+        let mut core = lock(&self.core);
+        let id = core.call(0, |c| c.register_instrument(&json))?;
+        core.registrations.push(json);
+        Ok(id)
+    }
+
+    /// Ships buffered measurements, and what the observable instruments
+    /// observe now, to the core.
+    fn ship_measurements(&self, core: &mut Core) -> Result<()> {
+        let buffered = std::mem::take(&mut lock(&self.buffer).records.metrics);
+        let observed = self.observers.observe();
+        ship(core, &Records { metrics: buffered, ..Default::default() })?;
+        ship(core, &Records { metrics: observed, ..Default::default() })
+    }
+
+    /// What a Prometheus scrape reads: current metrics as text.
+    pub(crate) fn scrape(&self, format: wit::MetricsFormat) -> Result<wit::RenderedMetrics> {
+        let mut core = lock(&self.core);
+        self.ship_measurements(&mut core)?;
+        core.call(0, |c| c.render_metrics(format, self.now()))
     }
 }
 
@@ -170,6 +238,7 @@ pub struct ShutdownReport {
 pub struct Telemetry {
     shared: Arc<Shared>,
     worker: Arc<Mutex<Option<JoinHandle<()>>>>,
+    prometheus: Arc<Mutex<Option<PrometheusServer>>>,
 }
 
 impl Telemetry {
@@ -184,23 +253,80 @@ impl Telemetry {
         let plan: Plan = serde_json::from_str(&instance.plan()?)?;
         let shared = Arc::new(Shared {
             plan,
-            core: Mutex::new(Core { instance, config_json, memory_limit, lost_to_traps: 0 }),
+            core: Mutex::new(Core { instance, config_json, memory_limit, lost_to_traps: 0, registrations: Vec::new() }),
             buffer: Mutex::new(Buffer::default()),
             wake: Condvar::new(),
             flushed: Condvar::new(),
             id_state: AtomicU64::new(seed),
             clock: options.clock.clone(),
+            observers: Observers::default(),
         });
+        let prometheus = match &shared.plan.prometheus {
+            Some(listen) => Some(PrometheusServer::start(listen, shared.clone())?),
+            None => None,
+        };
         let worker_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("polytel-export".into())
             .spawn(move || Worker::new(worker_shared).run())?;
-        Ok(Telemetry { shared, worker: Arc::new(Mutex::new(Some(handle))) })
+        Ok(Telemetry {
+            shared,
+            worker: Arc::new(Mutex::new(Some(handle))),
+            prometheus: Arc::new(Mutex::new(prometheus)),
+        })
     }
 
     /// A builder for a new span (a root unless given a parent).
     pub fn span(&self, name: impl Into<String>) -> SpanBuilder {
         self.shared.builder(name.into())
+    }
+
+    /// A monotonic counter: `add` takes non-negative increments.
+    pub fn counter(&self, name: impl Into<String>) -> InstrumentBuilder<crate::Counter> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// A counter that goes up and down (queue depth, active sessions).
+    pub fn up_down_counter(&self, name: impl Into<String>) -> InstrumentBuilder<crate::UpDownCounter> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// A distribution of values (durations, token counts), in explicit buckets unless told otherwise.
+    pub fn histogram(&self, name: impl Into<String>) -> InstrumentBuilder<crate::Histogram> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// The last value recorded wins.
+    pub fn gauge(&self, name: impl Into<String>) -> InstrumentBuilder<crate::Gauge> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// A counter whose running total a callback reports at each collection.
+    pub fn observable_counter(&self, name: impl Into<String>) -> InstrumentBuilder<crate::ObservableCounter> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// An up-down counter whose current value a callback reports at each collection.
+    pub fn observable_up_down_counter(
+        &self,
+        name: impl Into<String>,
+    ) -> InstrumentBuilder<crate::ObservableUpDownCounter> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// A gauge whose value a callback reports at each collection.
+    pub fn observable_gauge(&self, name: impl Into<String>) -> InstrumentBuilder<crate::ObservableGauge> {
+        InstrumentBuilder::new(self.shared.clone(), name.into())
+    }
+
+    /// A log record of `severity` with `message` as its body; `emit` sends it.
+    pub fn log(&self, severity: Severity, message: impl Into<String>) -> LogBuilder {
+        LogBuilder::new(self.shared.clone(), severity, message.into())
+    }
+
+    /// Where /metrics is served, with the prometheus exporter.
+    pub fn prometheus_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.prometheus).as_ref().map(PrometheusServer::addr)
     }
 
     /// Where each signal goes, as the core describes it (secrets masked).
@@ -217,9 +343,10 @@ impl Telemetry {
         };
         let mut stats: serde_json::Value = serde_json::from_str(&core_json)?;
         let buffered = lock(&self.shared.buffer);
+        let [spans, metrics, logs] = buffered.dropped;
         stats["host"] = serde_json::json!({
-            "buffered": buffered.records.len(),
-            "buffer_dropped": buffered.dropped,
+            "buffered": buffered.records.count(),
+            "buffer_dropped": {"spans": spans, "metrics": metrics, "logs": logs},
             "lost_to_traps": lost,
         });
         Ok(stats)
@@ -296,8 +423,10 @@ impl Telemetry {
             b.stop = true;
             self.shared.wake.notify_one();
         }
+        // A scrape after shutdown would find nothing; stop serving first.
+        lock(&self.prometheus).take();
         let abandoned = lock(&self.shared.core).call(0, |c| c.abandon()).unwrap_or(0);
-        let left_in_buffer = std::mem::take(&mut lock(&self.shared.buffer).records).len() as u64;
+        let left_in_buffer = std::mem::take(&mut lock(&self.shared.buffer).records).count() as u64;
         // The worker exits at its next wake-up; if it is inside a hung request it
         // finishes on its own once the request times out.
         if flushed {
@@ -346,12 +475,12 @@ impl Worker {
     }
 
     /// Sleeps until there is a batch, a flush, a stop or the core's next poll time.
-    fn wait(&mut self) -> (Vec<String>, Option<u64>, bool) {
+    fn wait(&mut self) -> (Records, Option<u64>, bool) {
         let mut b = lock(&self.shared.buffer);
         loop {
             let flush = b.flush_asked > b.flush_done;
             let due = self.next_poll.is_none_or(|t| Instant::now() >= t);
-            if b.stop || flush || due || b.records.len() >= self.shared.plan.max_batch {
+            if b.stop || flush || due || b.records.longest() >= self.shared.plan.max_batch {
                 let ticket = flush.then_some(b.flush_asked);
                 return (std::mem::take(&mut b.records), ticket, b.stop);
             }
@@ -360,25 +489,40 @@ impl Worker {
         }
     }
 
-    fn cycle(&mut self, records: Vec<String>, flush: bool) {
-        let count = records.len() as u64;
+    fn cycle(&mut self, records: Records, flush: bool) {
         let polled = {
             let mut core = lock(&self.shared.core);
-            let recorded =
-                if count > 0 { core.call(count, |c| c.record_spans(&join_records(&records))) } else { Ok(()) };
-            recorded.and_then(|_| core.call(0, |c| c.poll(system_now(), flush)))
+            ship(&mut core, &records).and_then(|_| core.call(0, |c| c.poll(self.shared.now(), flush)))
         };
-        let Ok(result) = polled else {
+        let Ok(mut result) = polled else {
             self.next_poll = Some(Instant::now() + Duration::from_secs(1));
             return;
         };
-        for w in &result.warnings {
-            eprintln!("polytel: {w}");
+        // A collection is due: observe, then the next poll collects. Once at
+        // most, so a core that keeps asking cannot hold the worker.
+        for round in 0..2 {
+            for w in &result.warnings {
+                eprintln!("polytel: {w}");
+            }
+            for export in std::mem::take(&mut result.exports) {
+                self.deliver(export);
+            }
+            if !result.observe || round == 1 {
+                break;
+            }
+            let polled = {
+                let mut core = lock(&self.shared.core);
+                self.shared
+                    .ship_measurements(&mut core)
+                    .and_then(|_| core.call(0, |c| c.poll(self.shared.now(), flush)))
+            };
+            match polled {
+                Ok(r) => result = r,
+                Err(_) => break,
+            }
         }
-        for export in result.exports {
-            self.deliver(export);
-        }
-        let wait_ns = result.next_poll.saturating_sub(system_now());
+        // The core's times are the configured clock's, so the wait is measured on it too.
+        let wait_ns = result.next_poll.saturating_sub(self.shared.now());
         self.next_poll = Some(Instant::now() + Duration::from_nanos(wait_ns));
     }
 
@@ -393,10 +537,22 @@ impl Worker {
             wit::Destination::Http(req) => {
                 let outcome = self.sender.send(req, &export.body);
                 let mut core = lock(&self.shared.core);
-                let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, system_now()));
+                let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, self.shared.now()));
             }
         }
     }
+}
+
+/// Hands the buffered records to the core, one call per signal.
+fn ship(core: &mut Core, records: &Records) -> Result<()> {
+    for (signal, batch) in
+        [(Signal::Traces, &records.spans), (Signal::Metrics, &records.metrics), (Signal::Logs, &records.logs)]
+    {
+        if !batch.is_empty() {
+            core.call(batch.len() as u64, |c| c.record(signal, &join_records(batch)))?;
+        }
+    }
+    Ok(())
 }
 
 /// A JSON array of already-serialised records.

@@ -87,6 +87,30 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends a double as a plain JSON number, or as "NaN", "Infinity" or
+/// "-Infinity", which JSON numbers cannot be (see `record-metrics` in the WIT).
+pub(crate) fn push_number(out: &mut String, value: f64) {
+    use std::fmt::Write;
+    if value.is_finite() {
+        let _ = write!(out, "{value:?}");
+    } else if value.is_nan() {
+        out.push_str(r#""NaN""#);
+    } else if value > 0.0 {
+        out.push_str(r#""Infinity""#);
+    } else {
+        out.push_str(r#""-Infinity""#);
+    }
+}
+
+/// Appends `,"scope":{"name":…,"version":…}` to a record.
+pub(crate) fn push_scope(out: &mut String, name: &str, version: &str) {
+    out.push_str(r#","scope":{"name":"#);
+    push_json_str(out, name);
+    out.push_str(r#","version":"#);
+    push_json_str(out, version);
+    out.push('}');
+}
+
 /// Appends lower-case hex of `bytes`.
 pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

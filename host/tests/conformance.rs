@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use polytel::receiver::{Received, Receiver};
-use polytel::{Options, Span, SpanContext, SpanKind, Status, Telemetry, Value};
+use polytel::{
+    AttributeValue, Counter, Gauge, Histogram, Options, Severity, Span, SpanContext, SpanKind, Status, Telemetry,
+    UpDownCounter, Value,
+};
 use polytel_core::attributes::{parse_attributes, AttributeLimits};
 use polytel_core::proto::tonic::common::v1::{any_value, AnyValue};
 use serde::Deserialize;
@@ -61,6 +64,35 @@ struct Step {
     code: Option<String>,
     end: Option<String>,
     inject: Option<String>,
+    instrument: Option<String>,
+    unit: Option<String>,
+    description: Option<String>,
+    boundaries: Option<Vec<f64>>,
+    add: Option<String>,
+    record: Option<String>,
+    span: Option<String>,
+    log: Option<String>,
+    event_name: Option<String>,
+}
+
+/// A registered instrument of a scenario.
+enum Instrument {
+    Counter(Counter),
+    UpDownCounter(UpDownCounter),
+    Histogram(Histogram),
+    Gauge(Gauge),
+}
+
+fn severity(name: &str) -> Severity {
+    match name {
+        "trace" => Severity::Trace,
+        "debug" => Severity::Debug,
+        "info" => Severity::Info,
+        "warn" => Severity::Warn,
+        "error" => Severity::Error,
+        "fatal" => Severity::Fatal,
+        other => panic!("unknown severity {other}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,12 +152,18 @@ fn replay(scenario: Scenario) -> Outputs {
     options.endpoint = Some(receiver.endpoint());
     options.env = Some(scenario.env);
     options.seed = Some(scenario.seed.parse().unwrap());
-    options.clock = Some(Arc::new(move || start + step * readings.fetch_add(1, Ordering::SeqCst)));
+    // The export worker's readings (its poll times) do not advance the clock:
+    // how often it polls depends on the machine, and the steps' timestamps must not.
+    options.clock = Some(Arc::new(move || {
+        let worker = std::thread::current().name() == Some("polytel-export");
+        start + step * if worker { readings.load(Ordering::SeqCst) } else { readings.fetch_add(1, Ordering::SeqCst) }
+    }));
     let t = Telemetry::configure(options).unwrap();
 
     let mut live: HashMap<String, Span> = HashMap::new();
     let mut contexts: HashMap<String, SpanContext> = HashMap::new();
     let mut injects = Vec::new();
+    let mut instruments: HashMap<String, Instrument> = HashMap::new();
     for raw in &scenario.steps {
         let s: Step = serde_json::from_str(raw.get()).unwrap_or_else(|e| panic!("step {}: {e}", raw.get()));
         if let Some(id) = &s.start {
@@ -170,6 +208,51 @@ fn replay(scenario: Scenario) -> Outputs {
         } else if let Some(id) = &s.inject {
             let headers: BTreeMap<String, String> = t.inject(&contexts[id], &[]).unwrap().into_iter().collect();
             injects.push(serde_json::to_string(&headers).unwrap());
+        } else if let Some(id) = &s.instrument {
+            let name = s.name.clone().expect("name");
+            let (unit, description) = (s.unit.clone().unwrap_or_default(), s.description.clone().unwrap_or_default());
+            let instrument = match s.kind.as_deref() {
+                Some("counter") => Instrument::Counter(t.counter(name).unit(unit).description(description).build()),
+                Some("up_down_counter") => {
+                    Instrument::UpDownCounter(t.up_down_counter(name).unit(unit).description(description).build())
+                }
+                Some("histogram") => {
+                    let mut b = t.histogram(name).unit(unit).description(description);
+                    if let Some(bounds) = &s.boundaries {
+                        b = b.boundaries(bounds);
+                    }
+                    Instrument::Histogram(b.build())
+                }
+                Some("gauge") => Instrument::Gauge(t.gauge(name).unit(unit).description(description).build()),
+                other => panic!("unknown instrument kind {other:?}"),
+            };
+            instruments.insert(id.clone(), instrument);
+        } else if let Some(id) = s.add.as_ref().or(s.record.as_ref()) {
+            let v: f64 = serde_json::from_str(s.value.as_ref().expect("value").get()).expect("a number");
+            let attrs = attributes(s.attributes.as_deref());
+            let attrs: Vec<(&str, &dyn AttributeValue)> =
+                attrs.iter().map(|(k, v)| (k.as_str(), v as &dyn AttributeValue)).collect();
+            let span = s.span.as_ref().map(|sp| &contexts[sp]);
+            match (&instruments[id], span) {
+                (Instrument::Counter(c), None) => c.add(v, &attrs),
+                (Instrument::Counter(c), Some(sp)) => c.add_in(sp, v, &attrs),
+                (Instrument::UpDownCounter(c), _) => c.add(v, &attrs),
+                (Instrument::Histogram(h), None) => h.record(v, &attrs),
+                (Instrument::Histogram(h), Some(sp)) => h.record_in(sp, v, &attrs),
+                (Instrument::Gauge(g), _) => g.record(v, &attrs),
+            }
+        } else if let Some(level) = &s.log {
+            let mut b = t.log(severity(level), s.message.clone().unwrap_or_default());
+            for (k, v) in attributes(s.attributes.as_deref()) {
+                b = b.attribute(&k, v);
+            }
+            if let Some(sp) = &s.span {
+                b = b.span(&contexts[sp]);
+            }
+            if let Some(e) = &s.event_name {
+                b = b.event_name(e.clone());
+            }
+            b.emit();
         } else {
             panic!("unknown step {}", raw.get());
         }
@@ -177,7 +260,9 @@ fn replay(scenario: Scenario) -> Outputs {
     let report = t.shutdown(Duration::from_secs(10));
     assert!(report.flushed && report.abandoned == 0, "{report:?}");
     let stats = t.stats().unwrap();
-    assert_eq!(stats["spans"]["dropped"], serde_json::json!({}), "nothing may be dropped: {stats}");
+    for signal in ["spans", "metrics", "logs"] {
+        assert_eq!(stats[signal]["dropped"], serde_json::json!({}), "nothing may be dropped: {stats}");
+    }
     let exports = captured
         .lock()
         .unwrap()

@@ -9,9 +9,9 @@ use anyhow::{anyhow, bail, Result};
 use polytel::receiver::{Received, Receiver};
 use polytel::runtime::CoreInstance;
 use polytel::{Options, Telemetry};
-use polytel_core::console::{render_traces, value_text};
+use polytel_core::console::{render_logs, render_metrics, render_traces};
 use polytel_core::ids::to_hex;
-use polytel_core::proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use polytel_core::jsonl::{attributes_json, log_lines};
 use polytel_core::proto::tonic::trace::v1::ResourceSpans;
 
 const USAGE: &str = "\
@@ -19,10 +19,12 @@ usage: polytel <command> [options]
 
 commands:
   receive [--listen 127.0.0.1:4318] [--json]
-        a local OTLP/HTTP receiver that prints what arrives: trace trees, or JSON lines
-  demo [--pace N]
+        a local OTLP/HTTP receiver that prints what arrives (trace trees, metrics,
+        log lines), or with --json one JSON object per span, request or log record
+  demo [--pace N] [--prometheus-listen HOST:PORT]
         runs a sample agent workload and prints what a receiver got; with
-        OTEL_EXPORTER_OTLP_ENDPOINT (or other OTEL_* settings) set, sends there instead
+        OTEL_EXPORTER_OTLP_ENDPOINT (or other OTEL_* settings) set, sends there instead;
+        with --prometheus-listen, then serves its metrics at /metrics until interrupted
   check [--backend B] [--endpoint URL] [--protocol P] [--header K=V]... [--service-name S]
         prints where each signal would go, without sending; fails on a bad configuration
   component --out FILE
@@ -98,45 +100,19 @@ fn receive(args: &[String]) -> Result<()> {
 
 fn print_received(r: &Received, json: bool) {
     use std::io::Write;
+    let text = match (json, &r.traces, &r.metrics, &r.logs) {
+        (false, Some(t), ..) => render_traces(&t.resource_spans),
+        (false, _, Some(m), _) => render_metrics(&m.resource_metrics),
+        (false, .., Some(l)) => render_logs(&l.resource_logs),
+        (true, Some(t), ..) => span_json_lines(&t.resource_spans).iter().map(|l| format!("{l}\n")).collect(),
+        (true, _, Some(m), _) => format!("{}\n", polytel_core::otlp_json::metrics_request(m)),
+        (true, .., Some(l)) => log_lines(&l.resource_logs),
+        (false, None, None, None) => format!("{}: {} bytes (not an OTLP signal path)\n", r.path, r.body.len()),
+        (true, None, None, None) => format!("{}\n", serde_json::json!({"path": r.path, "bytes": r.body.len()})),
+    };
     let mut out = std::io::stdout().lock();
-    match (&r.traces, json) {
-        (Some(t), false) => {
-            let _ = write!(out, "{}", render_traces(&t.resource_spans));
-        }
-        (Some(t), true) => {
-            for line in span_json_lines(&t.resource_spans) {
-                let _ = writeln!(out, "{line}");
-            }
-        }
-        (None, false) => {
-            let _ = writeln!(out, "{}: {} bytes (not decoded by this version)", r.path, r.body.len());
-        }
-        (None, true) => {
-            let _ = writeln!(out, "{}", serde_json::json!({"path": r.path, "bytes": r.body.len()}));
-        }
-    }
+    let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
-}
-
-fn value_json(v: Option<&AnyValue>) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v.and_then(|v| v.value.as_ref()) {
-        None => J::Null,
-        Some(Value::StringValue(s)) => J::String(s.clone()),
-        Some(Value::BoolValue(b)) => J::Bool(*b),
-        Some(Value::IntValue(i)) => J::from(*i),
-        Some(Value::DoubleValue(d)) => {
-            serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
-        }
-        Some(Value::BytesValue(b)) => J::String(to_hex(b)),
-        Some(Value::ArrayValue(a)) => J::Array(a.values.iter().map(|v| value_json(Some(v))).collect()),
-        Some(Value::KvlistValue(kv)) => attributes_json(&kv.values),
-        Some(other) => J::String(value_text(Some(&AnyValue { value: Some(other.clone()) }))),
-    }
-}
-
-fn attributes_json(kvs: &[KeyValue]) -> serde_json::Value {
-    serde_json::Value::Object(kvs.iter().map(|kv| (kv.key.clone(), value_json(kv.value.as_ref()))).collect())
 }
 
 /// One JSON object per span, with its resource and scope.
@@ -189,20 +165,28 @@ fn env_names_destination() -> bool {
 }
 
 fn demo(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(args, &["--pace"], &[])?;
+    let flags = Flags::parse(args, &["--pace", "--prometheus-listen"], &[])?;
     let pace: f64 = match flags.value("--pace") {
         Some(p) => p.parse().map_err(|_| anyhow!("--pace takes a number, such as 0.1"))?,
         None => 0.2,
     };
+    let prometheus = flags.value("--prometheus-listen").map(str::to_owned);
     let service = Some("polytel-demo".to_owned());
     if env_names_destination() {
-        let t = Telemetry::configure(Options { service_name: service, ..Default::default() })?;
+        let t = Telemetry::configure(Options {
+            service_name: service,
+            metrics_exporter: prometheus.as_ref().map(|_| "otlp,prometheus".to_owned()),
+            prometheus_listen: prometheus,
+            ..Default::default()
+        })?;
         println!("Sending the demo workload as the OTEL_* environment says:\n{}", t.describe()?);
         polytel::demo::run_agent_workload(&t, pace);
-        let report = t.shutdown(Duration::from_secs(10));
+        let flushed = t.force_flush(Duration::from_secs(10));
         println!("{}", t.stats()?);
-        if !report.flushed || report.abandoned > 0 {
-            bail!("{} spans could not be delivered before the deadline", report.abandoned);
+        serve_prometheus(&t);
+        let report = t.shutdown(Duration::from_secs(10));
+        if !flushed || !report.flushed || report.abandoned > 0 {
+            bail!("{} items could not be delivered before the deadline", report.abandoned);
         }
         return Ok(());
     }
@@ -214,30 +198,47 @@ fn demo(args: &[String]) -> Result<()> {
         service_name: service,
         backend: Some("otlp".into()),
         endpoint: Some(receiver.endpoint()),
+        metrics_exporter: prometheus.as_ref().map(|_| "otlp,prometheus".to_owned()),
+        prometheus_listen: prometheus,
         env: Some(BTreeMap::new()),
         ..Default::default()
     })?;
     println!("polytel demo: an agent run with two LLM calls, three tool calls (one fails) and a memory lookup,");
     println!("exported over OTLP/HTTP to an in-process receiver at {}.\n", receiver.endpoint());
     polytel::demo::run_agent_workload(&t, pace);
-    let report = t.shutdown(Duration::from_secs(10));
-    let got = received.lock().expect("receiver lock");
-    let spans: usize = got
-        .iter()
-        .filter_map(|r| r.traces.as_ref())
-        .flat_map(|t| t.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter().map(|ss| ss.spans.len())))
-        .sum();
-    println!("The receiver got {spans} spans in {} request(s):\n", got.len());
-    for r in got.iter() {
-        if let Some(t) = &r.traces {
-            print!("{}", render_traces(&t.resource_spans));
+    let flushed = t.force_flush(Duration::from_secs(10));
+    let (spans, metrics, logs) = {
+        let got = received.lock().expect("receiver lock");
+        let count = |f: &dyn Fn(&Received) -> Option<usize>| got.iter().filter_map(f).sum::<usize>();
+        let spans = count(&|r| Some(polytel_core::encode::Request::Traces(r.traces.clone()?).items()));
+        let metrics = count(&|r| Some(polytel_core::encode::Request::Metrics(r.metrics.clone()?).items()));
+        let logs = count(&|r| Some(polytel_core::encode::Request::Logs(r.logs.clone()?).items()));
+        println!(
+            "The receiver got {spans} spans, {metrics} metric data points and {logs} log records in {} request(s):\n",
+            got.len()
+        );
+        for r in got.iter() {
+            print_received(r, false);
         }
-    }
+        (spans, metrics, logs)
+    };
     println!("Core counters: {}", t.stats()?);
-    if !report.flushed || spans == 0 {
-        bail!("the demo's spans did not all arrive");
+    serve_prometheus(&t);
+    let report = t.shutdown(Duration::from_secs(10));
+    if !flushed || !report.flushed || spans == 0 || metrics == 0 || logs == 0 {
+        bail!("the demo's telemetry did not all arrive");
     }
     Ok(())
+}
+
+/// With the prometheus exporter on, serves /metrics until the process is interrupted.
+fn serve_prometheus(t: &Telemetry) {
+    if let Some(addr) = t.prometheus_addr() {
+        println!("\nServing the demo's metrics at http://{addr}/metrics (Ctrl-C to stop).");
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 fn check(args: &[String]) -> Result<()> {
