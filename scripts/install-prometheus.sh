@@ -117,6 +117,19 @@ prometheus_pids() { pgrep -x prometheus 2>/dev/null | sort || true; }
 # Alive and not a zombie (a zombie holds no port and only waits to be reaped).
 running() { [[ -r "/proc/$1/stat" && "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
 
+# Waits up to N steps of 0.2 s for the daemons in ${started} to
+# exit; leaves the ones still running in ${alive}.
+wait_gone() {
+  for _ in $(seq "$1"); do
+    alive=""
+    for pid in ${started}; do
+      if running "${pid}"; then alive+=" ${pid}"; fi
+    done
+    [[ -z "${alive}" ]] && return
+    sleep 0.2
+  done
+}
+
 wait_for_other_apt
 if dir="$(find_dir)"; then
   found "${dir}"
@@ -140,25 +153,11 @@ if [[ -n "${started}" ]]; then
   elif command -v service >/dev/null 2>&1; then
     "${as_root[@]}" service prometheus stop >&2 || log "warning: 'service prometheus stop' failed"
   fi
-  for _ in $(seq 50); do
-    alive=""
-    for pid in ${started}; do
-      if running "${pid}"; then alive+=" ${pid}"; fi
-    done
-    [[ -z "${alive}" ]] && break
-    sleep 0.2
-  done
+  wait_gone 50
   if [[ -n "${alive}" ]]; then
     log "the service manager left${alive} running; terminating those processes"
     for pid in ${alive}; do "${as_root[@]}" kill "${pid}" 2>/dev/null || true; done
-    for _ in $(seq 25); do
-      alive=""
-      for pid in ${started}; do
-        if running "${pid}"; then alive+=" ${pid}"; fi
-      done
-      [[ -z "${alive}" ]] && break
-      sleep 0.2
-    done
+    wait_gone 25
     [[ -z "${alive}" ]] || log "warning: prometheus${alive} still running; stop it so nothing holds :9090"
   fi
 fi

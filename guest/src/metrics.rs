@@ -207,20 +207,13 @@ pub struct Collected {
 
 pub struct Meters {
     settings: MetricSettings,
-    /// The first poll's time: a series whose measurements carry no time began no earlier.
-    since: Option<u64>,
     instruments: Vec<Instrument>,
     by_identity: HashMap<(Scope, String, Kind, String, String), u32>,
 }
 
 impl Meters {
     pub fn new(settings: MetricSettings) -> Meters {
-        Meters { settings, since: None, instruments: Vec::new(), by_identity: HashMap::new() }
-    }
-
-    /// Notes the time of a poll; the first one marks when measuring began.
-    pub fn poll_time(&mut self, now: u64) {
-        self.since.get_or_insert(now);
+        Meters { settings, instruments: Vec::new(), by_identity: HashMap::new() }
     }
 
     pub fn has_observable(&self) -> bool {
@@ -406,7 +399,7 @@ impl Meters {
         let mut metrics = Vec::new();
         let mut points = 0;
         for instrument in self.instruments.iter_mut().filter(|i| i.valid) {
-            if let Some(metric) = instrument.collect(now, self.since.unwrap_or(now), advance) {
+            if let Some(metric) = instrument.collect(now, advance) {
                 points += metric_points(&metric);
                 metrics.push((instrument.scope.clone(), metric));
             }
@@ -554,15 +547,19 @@ impl Instrument {
 
     /// One metric with every series' point at `now`; with `advance`, in the
     /// instrument's export temporality, starting a new interval.
-    fn collect(&mut self, now: u64, since: u64, advance: bool) -> Option<Metric> {
+    fn collect(&mut self, now: u64, advance: bool) -> Option<Metric> {
         let delta = advance && self.delta;
         let interval_start = self.last_collection;
         let mut number_points = Vec::new();
         let mut histogram_points = Vec::new();
         let mut exponential_points = Vec::new();
         for series in &mut self.series {
+            // Measurements without a time (most: a clock read per measurement is
+            // not worth it) start their series at its first collection. The
+            // host's first poll would be earlier, but when it happens depends
+            // on thread timing, and the same calls must give the same bytes.
             if series.start == 0 {
-                series.start = since;
+                series.start = now;
             }
             // A delta of a series that saw nothing is no news; an observable
             // series that was not observed this time no longer exists.

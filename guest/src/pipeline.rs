@@ -331,7 +331,6 @@ impl Pipeline {
         for batch in self.logs.due(now, flush, self.pending_items(Signal::Logs)) {
             self.route(Request::Logs(logs_request(&self.config.resource, batch)), now, &mut out);
         }
-        self.meters.poll_time(now);
         let interval = self.config.metrics.interval_ms.saturating_mul(1_000_000);
         let last = *self.last_collection.get_or_insert(now);
         let collect_due = !self.config.metric_routes.is_empty() && (flush || now >= last.saturating_add(interval));

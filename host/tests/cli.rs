@@ -60,8 +60,12 @@ fn check_reads_the_environment_and_fails_in_one_sentence() {
 fn demo_prints_the_trace_tree() {
     let (ok, out, err) = run(polytel().args(["demo", "--pace", "0"]));
     assert!(ok, "{err}");
-    assert!(out.contains("The receiver got 7 spans"), "{out}");
+    assert!(out.contains("The receiver got 7 spans, 6 metric data points and 4 log records"), "{out}");
     for line in [
+        "metric gen_ai.client.operation.duration (s) · histogram, cumulative",
+        "metric agent.tool.calls ({call}) · counter, cumulative",
+        "gen_ai.token.type=\"input\"  count=2 sum=2042",
+        "ERROR tool fetch_page finished: error",
         "invoke_agent research-assistant",
         "├─ chat gpt-4o",
         "├─ execute_tool fetch_page",

@@ -276,3 +276,44 @@ fn a_refused_connection_is_retried_later() {
     assert_eq!(stats(&mut c)["spans"]["retried"], 1);
     assert!(c.poll(3, false).unwrap().exports.is_empty(), "backoff: not due yet");
 }
+
+#[test]
+fn bad_metric_and_log_input_never_traps() {
+    let mut c = otlp_core("{}");
+    let good = c.register_instrument(r#"{"name":"calls","kind":"counter"}"#).unwrap();
+    let ids: Vec<u32> = [
+        "",
+        "[]",
+        "null",
+        r#"{"name":"x","kind":"histogram","boundaries":[1e308,-1e308,"Infinity"]}"#,
+        &format!(r#"{{"name":"{}","kind":"gauge"}}"#, "n".repeat(100_000)),
+        r#"{"name":"u","kind":"counter","unit":"ü"}"#,
+    ]
+    .iter()
+    .map(|j| c.register_instrument(j).unwrap())
+    .collect();
+    assert_eq!(ids.len(), 6);
+    // Many series past the cardinality limit, odd values, and garbage around them.
+    let mut batch: Vec<String> =
+        (0..5000).map(|i| format!(r#"{{"instrument":{good},"value":1,"attributes":{{"user":"u{i}"}}}}"#)).collect();
+    batch.extend(ids.iter().map(|id| format!(r#"{{"instrument":{id},"value":"NaN"}}"#)));
+    batch.push(format!(r#"{{"instrument":{good},"value":1e400}}"#));
+    c.record_metrics(&format!("[{}]", batch.join(","))).unwrap();
+    c.record_metrics("[1,2,").unwrap();
+    c.record_metrics(&format!(r#"[{{"instrument":{},"value":1}}]"#, u32::MAX)).unwrap();
+    c.record_logs(&format!(
+        r#"[{{"observed":1,"body":{{"map":{{"k":{{"bytes":"AAA="}}}}}},"severity":-3}},{{"observed":2,"body":"{}"}},{{"nope":1}}]"#,
+        "x".repeat(1 << 20)
+    ))
+    .unwrap();
+    c.record_logs("{").unwrap();
+    let result = c.poll(1, true).unwrap();
+    assert!(result.exports.iter().any(|e| e.signal == wit::Signal::Metrics));
+    assert!(result.exports.iter().any(|e| e.signal == wit::Signal::Logs));
+    let stats: serde_json::Value = serde_json::from_str(&c.stats().unwrap()).unwrap();
+    assert_eq!(stats["metrics"]["limited"]["series_overflowed"], 5000 - 1999, "{stats}");
+    assert_eq!(stats["logs"]["exported"], 0, "not yet: the exports are pending");
+    assert_eq!(stats["logs"]["dropped"]["invalid"], 2, "{stats}");
+    let rendered = c.render_metrics(wit::MetricsFormat::Openmetrics, 2).unwrap();
+    assert!(rendered.body.ends_with("# EOF\n"));
+}

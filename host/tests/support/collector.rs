@@ -10,12 +10,12 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long the collector may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,8 +48,8 @@ impl Collector {
         // binds it (another test picking the same one): then try another.
         let mut failures = Vec::new();
         for _attempt in 0..3 {
-            let port = free_port();
-            let dir = unique_temp_dir();
+            let port = super::free_port();
+            let dir = super::unique_temp_dir("collector");
             let config_path = dir.join("otelcol.yaml");
             let stderr_path = dir.join("otelcol.stderr");
             fs::write(&config_path, template.replace("__HTTP_ENDPOINT__", &format!("127.0.0.1:{port}")))
@@ -219,23 +219,6 @@ fn install() -> PathBuf {
             script.display()
         ),
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn unique_temp_dir() -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "polytel-collector-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
 }
 
 // ---------------------------------------------------------------------------

@@ -11,13 +11,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::OnceLock;
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -58,8 +58,8 @@ impl Prometheus {
         // binds it (another test picking the same one): then try another.
         let mut failures = Vec::new();
         for _attempt in 0..3 {
-            let port = free_port();
-            let dir = unique_temp_dir();
+            let port = super::free_port();
+            let dir = super::unique_temp_dir("prometheus");
             let config_path = dir.join("prometheus.yml");
             let stderr_path = dir.join("prometheus.stderr");
             fs::write(&config_path, &config).unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
@@ -318,23 +318,6 @@ fn install_dir() -> &'static Path {
             ),
         }
     })
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn unique_temp_dir() -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "polytel-prometheus-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
 }
 
 #[cfg(test)]
