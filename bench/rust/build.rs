@@ -4,7 +4,8 @@ use std::path::Path;
 
 fn main() {
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
-    println!("cargo:rerun-if-changed={}", lock.display());
+    // Relative to the package, so a build directory shared by two checkouts watches the right one.
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
     let text = std::fs::read_to_string(&lock).unwrap_or_default();
     let wanted =
         ["opentelemetry", "opentelemetry_sdk", "opentelemetry-otlp", "opentelemetry-proto", "wasmtime", "reqwest"];
