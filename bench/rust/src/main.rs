@@ -1,17 +1,21 @@
-//! polytel vs the official OpenTelemetry SDK for Rust, and the core as wasm vs
-//! native. One run prints everything; see README.md for what is measured.
+//! polytel vs the official OpenTelemetry SDK for Rust (spans, then metrics),
+//! and the core as wasm vs native. One run prints everything; see README.md
+//! for what is measured.
 //!
 //!   cargo run --release -p polytel-bench
 //!
 //! Optional: BENCH_SPANS (spans per repetition, default 200000), BENCH_REPS
 //! (repetitions, default 5), BENCH_ENCODE_ITERS (batches per encode
-//! repetition, default 100).
+//! repetition, default 100), BENCH_MEASUREMENTS (counter adds and histogram
+//! records per repetition, default 200000).
+
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
@@ -23,8 +27,11 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 use polytel::receiver::Receiver;
 use polytel::runtime::{wit, CoreInstance};
 use polytel::{Options, Telemetry};
+use polytel_core::proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use polytel_core::proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use polytel_core::proto::tonic::common::v1::any_value;
+use polytel_core::proto::tonic::common::v1::{any_value, KeyValue as ProtoKeyValue};
+use polytel_core::proto::tonic::metrics::v1::{metric, number_data_point};
+use polytel_core::proto::tonic::resource::v1::Resource as ProtoResource;
 use polytel_core::Pipeline;
 
 /// Spans per export request, for both SDKs.
@@ -42,6 +49,7 @@ fn main() -> Result<()> {
     let spans = env_usize("BENCH_SPANS", 200_000).max(CHUNK) / CHUNK * CHUNK;
     let reps = env_usize("BENCH_REPS", 5).max(1);
     let encode_iters = env_usize("BENCH_ENCODE_ITERS", 100).max(1);
+    let measurements = env_usize("BENCH_MEASUREMENTS", 200_000).max(CHUNK) / CHUNK * CHUNK;
     print_machine();
     if let Some((k, _)) = std::env::vars().find(|(k, _)| k.starts_with("OTEL_")) {
         println!("WARNING: {k} is set; the official SDK reads OTEL_* variables (polytel is given an empty env).");
@@ -50,6 +58,8 @@ fn main() -> Result<()> {
     span_cost(spans, reps)?;
     println!();
     encode_throughput(encode_iters, 7)?;
+    println!();
+    metrics::measurement_cost(measurements, reps)?;
     println!();
     println!("load average at end (1/5/15 min): {}", loadavg());
     Ok(())
@@ -101,10 +111,98 @@ struct Counts {
     /// Spans and requests per service.name, as decoded by the sink.
     spans: BTreeMap<String, u64>,
     requests: BTreeMap<String, u64>,
+    /// The latest cumulative point per (service.name, metric, attributes):
+    /// its time and its value (a sum's value, a histogram's count).
+    points: BTreeMap<(String, String, String), (u64, f64)>,
+}
+
+impl Counts {
+    fn add_spans(&mut self, req: &ExportTraceServiceRequest) {
+        let mut per_service: BTreeMap<String, u64> = BTreeMap::new();
+        for rs in &req.resource_spans {
+            let n: usize = rs.scope_spans.iter().map(|ss| ss.spans.len()).sum();
+            *per_service.entry(service_name(rs.resource.as_ref())).or_default() += n as u64;
+        }
+        for (service, n) in per_service {
+            *self.requests.entry(service.clone()).or_default() += 1;
+            *self.spans.entry(service).or_default() += n;
+        }
+    }
+
+    fn add_metrics(&mut self, req: &ExportMetricsServiceRequest) {
+        let mut services = std::collections::BTreeSet::new();
+        for rm in &req.resource_metrics {
+            let service = service_name(rm.resource.as_ref());
+            for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
+                for (time, attributes, value) in data_points(m.data.as_ref()) {
+                    let key = (service.clone(), m.name.clone(), series_key(attributes));
+                    let latest = self.points.entry(key).or_insert((time, value));
+                    if time >= latest.0 {
+                        *latest = (time, value);
+                    }
+                }
+            }
+            services.insert(service);
+        }
+        for service in services {
+            *self.requests.entry(service).or_default() += 1;
+        }
+    }
+
+    /// The latest values of `metric`'s series from `service`: (their sum, how many series).
+    fn metric_total(&self, service: &str, metric: &str) -> (f64, usize) {
+        self.points
+            .iter()
+            .filter(|((s, m, _), _)| s == service && m == metric)
+            .fold((0.0, 0), |(sum, n), (_, (_, value))| (sum + value, n + 1))
+    }
+}
+
+fn service_name(resource: Option<&ProtoResource>) -> String {
+    resource
+        .and_then(|res| res.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The points of a sum or histogram: (time, attributes, value or count).
+fn data_points(data: Option<&metric::Data>) -> Vec<(u64, &[ProtoKeyValue], f64)> {
+    match data {
+        Some(metric::Data::Sum(sum)) => sum
+            .data_points
+            .iter()
+            .map(|p| {
+                let value = match p.value {
+                    Some(number_data_point::Value::AsDouble(v)) => v,
+                    Some(number_data_point::Value::AsInt(v)) => v as f64,
+                    None => 0.0,
+                };
+                (p.time_unix_nano, &p.attributes[..], value)
+            })
+            .collect(),
+        Some(metric::Data::Histogram(h)) => {
+            h.data_points.iter().map(|p| (p.time_unix_nano, &p.attributes[..], p.count as f64)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A series' identity: its attributes in key order.
+fn series_key(attributes: &[ProtoKeyValue]) -> String {
+    let mut pairs: Vec<String> = attributes
+        .iter()
+        .map(|kv| format!("{}={:?}", kv.key, kv.value.as_ref().and_then(|v| v.value.as_ref())))
+        .collect();
+    pairs.sort();
+    pairs.join(",")
 }
 
 /// One local OTLP/HTTP receiver for both SDKs: decodes every request
-/// (polytel's receiver: tiny_http + prost) and counts spans per service.
+/// (polytel's receiver: tiny_http + prost), counts spans per service and
+/// keeps the latest cumulative metric points.
 struct Sink {
     counts: Arc<(Mutex<Counts>, Condvar)>,
     /// The receiver thread's own CPU time as of its latest request, so it can
@@ -120,26 +218,13 @@ impl Sink {
         let cpu_ns = Arc::new(AtomicU64::new(0));
         let cpu = cpu_ns.clone();
         let receiver = Receiver::start("127.0.0.1:0", move |r| {
-            let Some(req) = r.traces else { return };
-            let mut per_service: BTreeMap<String, u64> = BTreeMap::new();
-            for rs in &req.resource_spans {
-                let service = rs
-                    .resource
-                    .as_ref()
-                    .and_then(|res| res.attributes.iter().find(|kv| kv.key == "service.name"))
-                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                        any_value::Value::StringValue(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                let n: usize = rs.scope_spans.iter().map(|ss| ss.spans.len()).sum();
-                *per_service.entry(service).or_default() += n as u64;
-            }
             let (lock, cv) = &*c;
             let mut counts = lock.lock().unwrap();
-            for (service, n) in per_service {
-                *counts.requests.entry(service.clone()).or_default() += 1;
-                *counts.spans.entry(service).or_default() += n;
+            if let Some(req) = &r.traces {
+                counts.add_spans(req);
+            }
+            if let Some(req) = &r.metrics {
+                counts.add_metrics(req);
             }
             cpu.store(cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::SeqCst);
             cv.notify_all();
@@ -155,20 +240,25 @@ impl Sink {
         self.cpu_ns.load(Ordering::SeqCst)
     }
 
-    fn spans(&self, service: &str) -> u64 {
-        self.counts.0.lock().unwrap().spans.get(service).copied().unwrap_or(0)
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts.0.lock().unwrap()
+    }
+
+    /// What the sink has decoded so far of `w`'s items.
+    fn delivered(&self, w: &dyn Workload) -> u64 {
+        w.delivered(&self.counts())
     }
 
     fn requests(&self, service: &str) -> u64 {
-        self.counts.0.lock().unwrap().requests.get(service).copied().unwrap_or(0)
+        self.counts().requests.get(service).copied().unwrap_or(0)
     }
 
-    /// Waits until the sink has decoded at least `target` spans of `service`.
-    fn wait_for(&self, service: &str, target: u64, timeout: Duration) -> bool {
+    /// Waits until the sink has decoded at least `target` of `w`'s items.
+    fn wait_for(&self, w: &dyn Workload, target: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.counts;
         let mut counts = lock.lock().unwrap();
-        while counts.spans.get(service).copied().unwrap_or(0) < target {
+        while w.delivered(&counts) < target {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -179,15 +269,166 @@ impl Sink {
     }
 }
 
+// ---------------------------------------------------------------- comparisons
+
+/// One side of a comparison: a workload on one SDK, and what the sink got of it.
+trait Workload {
+    /// "polytel" or "otel-sdk".
+    fn name(&self) -> &'static str;
+    /// The service.name its telemetry carries.
+    fn service(&self) -> &'static str;
+    /// What one item is: "span", "add", "record".
+    fn unit(&self) -> &'static str;
+    /// Records items `first..first + n` on this thread.
+    fn record(&self, first: usize, n: usize);
+    /// Asks the SDK to export everything it holds; says how that went.
+    fn force_flush(&self) -> String;
+    /// How many of its items `counts` shows delivered.
+    fn delivered(&self, counts: &Counts) -> u64;
+}
+
+/// One repetition: record `n` items on this thread (timed in chunks), then
+/// force_flush and wait until the sink has decoded all `n`.
+struct Rep {
+    record: Duration,
+    /// CPU time of this (the app) thread while recording.
+    record_cpu_ns: u64,
+    chunks: Vec<Duration>,
+    end_to_end: Duration,
+    /// CPU time of every thread but the sink's, from the first item to the last delivery.
+    cpu_ns: u64,
+    delivered: u64,
+    flush: String,
+}
+
+fn run_rep(w: &dyn Workload, sink: &Sink, n: usize) -> Result<Rep> {
+    let before = sink.delivered(w);
+    let mut chunks = Vec::with_capacity(n / CHUNK);
+    let (cpu0, sink_cpu0) = (process_cpu_ns(), sink.cpu_ns());
+    let start = Instant::now();
+    let thread_cpu0 = cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
+    for k in 0..n / CHUNK {
+        let t = Instant::now();
+        w.record(k * CHUNK, CHUNK);
+        chunks.push(t.elapsed());
+    }
+    let record = start.elapsed();
+    let record_cpu_ns = cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID) - thread_cpu0;
+    let flush = w.force_flush();
+    let complete = sink.wait_for(w, before + n as u64, Duration::from_secs(300));
+    let end_to_end = start.elapsed();
+    let cpu_ns = (process_cpu_ns() - cpu0).saturating_sub(sink.cpu_ns() - sink_cpu0);
+    let delivered = sink.delivered(w) - before;
+    if !complete {
+        bail!("{}: the sink received only {delivered} of {n} {}s within 300 s (flush: {flush})", w.name(), w.unit());
+    }
+    Ok(Rep { record, record_cpu_ns, chunks, end_to_end, cpu_ns, delivered, flush })
+}
+
+/// Items in the warm-up before the repetitions of `n`: a tenth, whole chunks.
+fn warmup(n: usize) -> usize {
+    (n / 10).max(CHUNK) / CHUNK * CHUNK
+}
+
+/// A warm-up per side (delivered in full, not counted), then `reps`
+/// repetitions of `n` items. The sides alternate and the order flips on
+/// every repetition, so slow phases of a noisy machine affect both.
+fn compare(sides: [&dyn Workload; 2], sink: &Sink, n: usize, reps: usize) -> Result<[Vec<Rep>; 2]> {
+    for w in sides {
+        let r = run_rep(w, sink, warmup(n))?;
+        println!("warm-up {:<8}: {} {}s delivered", w.name(), r.delivered, w.unit());
+    }
+    let mut results = [Vec::new(), Vec::new()];
+    for rep in 0..reps {
+        let order: [usize; 2] = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let r = run_rep(sides[i], sink, n)?;
+            print_rep(rep, sides[i], &r, n);
+            results[i].push(r);
+        }
+    }
+    Ok(results)
+}
+
+fn print_rep(rep: usize, w: &dyn Workload, r: &Rep, n: usize) {
+    let unit = w.unit();
+    println!(
+        "rep {} {:<8}: app thread {:>7.1} ms ({:>5.0} ns/{unit}), end-to-end {:>7.1} ms ({:>5.0} ns/{unit}), \
+         CPU {:>5.0} ns/{unit}, sink got {}/{n}, flush {}",
+        rep + 1,
+        w.name(),
+        r.record.as_secs_f64() * 1e3,
+        r.record.as_nanos() as f64 / n as f64,
+        r.end_to_end.as_secs_f64() * 1e3,
+        r.end_to_end.as_nanos() as f64 / n as f64,
+        r.cpu_ns as f64 / n as f64,
+        r.delivered,
+        r.flush
+    );
+}
+
+/// Prints whether the sink holds exactly `expected` of `w`'s items; returns whether it does.
+fn account(w: &dyn Workload, sink: &Sink, expected: u64, how: &str, note: &str) -> bool {
+    let got = sink.delivered(w);
+    println!(
+        "total {:<8}: sink decoded {got} {}s ({} requests from {}), expected {expected} ({how}): {}; {note}",
+        w.name(),
+        w.unit(),
+        sink.requests(w.service()),
+        w.service(),
+        if got == expected { "none dropped, none duplicated" } else { "MISMATCH" },
+    );
+    got == expected
+}
+
+/// The rows of a summary table: per-item times of both sides, per repetition.
+type Rows = Vec<(String, [Vec<f64>; 2])>;
+
+fn summary_rows(results: &[Vec<Rep>; 2], n: usize, unit: &str) -> Rows {
+    let per_rep = |f: &dyn Fn(&Rep) -> f64| -> [Vec<f64>; 2] { [0, 1].map(|i| results[i].iter().map(f).collect()) };
+    let per_item = |ns: u128| ns as f64 / n as f64;
+    let per_chunk = [0, 1]
+        .map(|i| results[i].iter().flat_map(|r| r.chunks.iter().map(|d| d.as_nanos() as f64 / CHUNK as f64)).collect());
+    vec![
+        (format!("app thread, wall ns/{unit}"), per_rep(&|r| per_item(r.record.as_nanos()))),
+        (format!("app thread, CPU ns/{unit}"), per_rep(&|r| per_item(u128::from(r.record_cpu_ns)))),
+        (format!("app thread, wall ns/{unit} per 10k chunk"), per_chunk),
+        ("end-to-end (record+flush+delivered), wall".into(), per_rep(&|r| per_item(r.end_to_end.as_nanos()))),
+        ("end-to-end, CPU of all threads but sink".into(), per_rep(&|r| per_item(u128::from(r.cpu_ns)))),
+    ]
+}
+
+fn print_summary(rows: &Rows, unit: &str) {
+    println!(
+        "ns per {unit}: median over repetitions (min-max); the 10k-chunk row is over all chunks of all repetitions"
+    );
+    println!("{:<42} {:>21}  {:>21}  polytel/otel", "", "polytel", "otel-sdk");
+    let mut e2e = (0.0, 0.0);
+    for (label, [a, b]) in rows {
+        let (ma, mb) = (median(a.clone()), median(b.clone()));
+        println!("{label:<42} {:>21}  {:>21}  {:>11.2}x", spread(a), spread(b), ma / mb);
+        if label.starts_with("end-to-end (") {
+            e2e = (ma, mb);
+        }
+    }
+    println!(
+        "{:<42} {:>21.0}  {:>21.0}  {:>11.2}x",
+        format!("end-to-end throughput, {unit}s/s (median)"),
+        1e9 / e2e.0,
+        1e9 / e2e.1,
+        e2e.1 / e2e.0
+    );
+}
+
 // ---------------------------------------------------------------- part 1
 
-/// The two SDKs under the same workload.
+/// The two SDKs under the same span workload.
 enum Contender {
     Polytel(Telemetry),
     Otel { provider: SdkTracerProvider, tracer: SdkTracer },
 }
 
-impl Contender {
+impl Workload for Contender {
     fn name(&self) -> &'static str {
         match self {
             Contender::Polytel(_) => "polytel",
@@ -200,6 +441,10 @@ impl Contender {
             Contender::Polytel(_) => POLYTEL_SERVICE,
             Contender::Otel { .. } => OTEL_SERVICE,
         }
+    }
+
+    fn unit(&self) -> &'static str {
+        "span"
     }
 
     /// The workload: start a span, set 4 attributes (string, int, double,
@@ -230,23 +475,55 @@ impl Contender {
         }
     }
 
-    /// Asks the SDK to export everything it holds; says how that went.
     fn force_flush(&self) -> String {
         match self {
-            Contender::Polytel(t) => {
-                if t.force_flush(Duration::from_secs(300)) {
-                    "ok".into()
-                } else {
-                    "timed out".into()
-                }
-            }
+            Contender::Polytel(t) => polytel_flush(t),
             // The SDK's force_flush waits at most 5 s (not configurable in 0.33)
             // but keeps exporting after that; delivery is judged by the sink.
-            Contender::Otel { provider, .. } => match provider.force_flush() {
-                Ok(()) => "ok".into(),
-                Err(e) => format!("{e}"),
-            },
+            Contender::Otel { provider, .. } => outcome(provider.force_flush()),
         }
+    }
+
+    fn delivered(&self, counts: &Counts) -> u64 {
+        counts.spans.get(self.service()).copied().unwrap_or(0)
+    }
+}
+
+impl Contender {
+    /// Shuts the SDK down; says how that went.
+    fn shutdown(&self) -> Result<String> {
+        Ok(match self {
+            Contender::Polytel(t) => polytel_shutdown(t, "spans")?,
+            Contender::Otel { provider, .. } => format!("shutdown: {}", outcome(provider.shutdown())),
+        })
+    }
+}
+
+fn polytel_flush(t: &Telemetry) -> String {
+    if t.force_flush(Duration::from_secs(300)) {
+        "ok".into()
+    } else {
+        "timed out".into()
+    }
+}
+
+/// Shuts polytel down; returns the core's stats of `signal` ("spans",
+/// "metrics") and what shutdown abandoned.
+fn polytel_shutdown(t: &Telemetry, signal: &str) -> Result<String> {
+    let report = t.shutdown(Duration::from_secs(60));
+    let stats = t.stats()?;
+    let s = &stats[signal];
+    Ok(format!(
+        "core stats: received {}, exported {}, dropped {}, host buffer_dropped {}; shutdown abandoned {}",
+        s["received"], s["exported"], s["dropped"], stats["host"]["buffer_dropped"][signal], report.abandoned
+    ))
+}
+
+/// "ok" or the SDK's error.
+fn outcome(r: opentelemetry_sdk::error::OTelSdkResult) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -287,44 +564,6 @@ fn otel_contender(sink: &Sink, queue: usize) -> Result<Contender> {
     Ok(Contender::Otel { provider, tracer })
 }
 
-/// One repetition: record `n` spans on this thread (timed in chunks), then
-/// force_flush and wait until the sink has decoded all `n`.
-struct Rep {
-    record: Duration,
-    /// CPU time of this (the app) thread while recording.
-    record_cpu_ns: u64,
-    chunks: Vec<Duration>,
-    end_to_end: Duration,
-    /// CPU time of every thread but the sink's, from the first span to the last delivery.
-    cpu_ns: u64,
-    delivered: u64,
-    flush: String,
-}
-
-fn run_rep(c: &Contender, sink: &Sink, n: usize) -> Result<Rep> {
-    let before = sink.spans(c.service());
-    let mut chunks = Vec::with_capacity(n / CHUNK);
-    let (cpu0, sink_cpu0) = (process_cpu_ns(), sink.cpu_ns());
-    let start = Instant::now();
-    let thread_cpu0 = cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
-    for k in 0..n / CHUNK {
-        let t = Instant::now();
-        c.record(k * CHUNK, CHUNK);
-        chunks.push(t.elapsed());
-    }
-    let record = start.elapsed();
-    let record_cpu_ns = cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID) - thread_cpu0;
-    let flush = c.force_flush();
-    let complete = sink.wait_for(c.service(), before + n as u64, Duration::from_secs(300));
-    let end_to_end = start.elapsed();
-    let cpu_ns = (process_cpu_ns() - cpu0).saturating_sub(sink.cpu_ns() - sink_cpu0);
-    let delivered = sink.spans(c.service()) - before;
-    if !complete {
-        bail!("{}: the sink received only {delivered} of {n} spans within 300 s (flush: {flush})", c.name());
-    }
-    Ok(Rep { record, record_cpu_ns, chunks, end_to_end, cpu_ns, delivered, flush })
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
@@ -357,111 +596,18 @@ fn span_cost(n: usize, reps: usize) -> Result<()> {
         sink.endpoint()
     );
     let contenders = [polytel_contender(&sink, n)?, otel_contender(&sink, n)?];
-    // Warm-up: a tenth of N each, delivered in full, not counted.
-    for c in &contenders {
-        let r = run_rep(c, &sink, (n / 10).max(CHUNK) / CHUNK * CHUNK)?;
-        println!("warm-up {:<8}: {} spans delivered", c.name(), r.delivered);
-    }
-    let mut results: Vec<Vec<Rep>> = vec![Vec::new(), Vec::new()];
-    for rep in 0..reps {
-        let order: [usize; 2] = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let c = &contenders[i];
-            let r = run_rep(c, &sink, n)?;
-            println!(
-                "rep {} {:<8}: app thread {:>7.1} ms ({:>5.0} ns/span), end-to-end {:>7.1} ms ({:>5.0} ns/span), \
-                 CPU {:>5.0} ns/span, sink got {}/{n}, flush {}",
-                rep + 1,
-                c.name(),
-                r.record.as_secs_f64() * 1e3,
-                r.record.as_nanos() as f64 / n as f64,
-                r.end_to_end.as_secs_f64() * 1e3,
-                r.end_to_end.as_nanos() as f64 / n as f64,
-                r.cpu_ns as f64 / n as f64,
-                r.delivered,
-                r.flush
-            );
-            results[i].push(r);
-        }
-    }
-    let per_rep = |f: &dyn Fn(&Rep) -> f64| -> [Vec<f64>; 2] {
-        [results[0].iter().map(f).collect(), results[1].iter().map(f).collect()]
-    };
-    let per_span = |ns: f64| ns / n as f64;
-    let metrics: Vec<(&str, [Vec<f64>; 2])> = vec![
-        ("app thread, wall ns/span", per_rep(&|r| per_span(r.record.as_nanos() as f64))),
-        ("app thread, CPU ns/span", per_rep(&|r| per_span(r.record_cpu_ns as f64))),
-        (
-            "app thread, wall ns/span per 10k chunk",
-            [0, 1].map(|i| {
-                results[i].iter().flat_map(|r| r.chunks.iter().map(|d| d.as_nanos() as f64 / CHUNK as f64)).collect()
-            }),
-        ),
-        ("end-to-end (record+flush+delivered), wall", per_rep(&|r| per_span(r.end_to_end.as_nanos() as f64))),
-        ("end-to-end, CPU of all threads but sink", per_rep(&|r| per_span(r.cpu_ns as f64))),
-    ];
+    let results = compare([&contenders[0], &contenders[1]], &sink, n, reps)?;
 
     // Shut both down and account for every span.
-    let warmup = (n / 10).max(CHUNK) / CHUNK * CHUNK;
-    let expected = (warmup + reps * n) as u64;
-    let mut accounted = Vec::new();
-    for c in contenders {
-        let name = c.name();
-        let service = c.service();
-        let note = match c {
-            Contender::Polytel(t) => {
-                let report = t.shutdown(Duration::from_secs(60));
-                let stats = t.stats()?;
-                let spans = &stats["spans"];
-                format!(
-                    "core stats: received {}, exported {}, dropped {}, host buffer_dropped {}; shutdown abandoned {}",
-                    spans["received"],
-                    spans["exported"],
-                    spans["dropped"],
-                    stats["host"]["buffer_dropped"],
-                    report.abandoned
-                )
-            }
-            Contender::Otel { provider, tracer } => {
-                drop(tracer);
-                let r = provider.shutdown();
-                format!(
-                    "shutdown: {}",
-                    match r {
-                        Ok(()) => "ok".to_string(),
-                        Err(e) => e.to_string(),
-                    }
-                )
-            }
-        };
-        let got = sink.spans(service);
-        accounted.push(got == expected);
-        println!(
-            "total {name:<8}: sink decoded {got} spans in {} requests, expected {expected} (warm-up + {reps} x {n}): {}; {note}",
-            sink.requests(service),
-            if got == expected { "none dropped, none duplicated" } else { "MISMATCH" },
-        );
+    let expected = (warmup(n) + reps * n) as u64;
+    let mut accounted = true;
+    for c in &contenders {
+        let note = c.shutdown()?;
+        accounted &= account(c, &sink, expected, &format!("warm-up + {reps} x {n}"), &note);
     }
-
     println!();
-    println!("ns per span: median over repetitions (min-max); the 10k-chunk row is over all chunks of all repetitions");
-    println!("{:<42} {:>21}  {:>21}  polytel/otel", "", "polytel", "otel-sdk");
-    let mut e2e = (0.0, 0.0);
-    for (label, [a, b]) in &metrics {
-        let (ma, mb) = (median(a.clone()), median(b.clone()));
-        println!("{label:<42} {:>21}  {:>21}  {:>11.2}x", spread(a), spread(b), ma / mb);
-        if label.starts_with("end-to-end (") {
-            e2e = (ma, mb);
-        }
-    }
-    println!(
-        "{:<42} {:>21.0}  {:>21.0}  {:>11.2}x",
-        "end-to-end throughput, spans/s (median)",
-        1e9 / e2e.0,
-        1e9 / e2e.1,
-        e2e.1 / e2e.0
-    );
-    if accounted.iter().any(|ok| !ok) {
+    print_summary(&summary_rows(&results, n, "span"), "span");
+    if !accounted {
         bail!("the sink did not receive exactly the spans recorded");
     }
     Ok(())
