@@ -63,6 +63,10 @@ pub fn string_value(s: impl Into<String>) -> AnyValue {
     AnyValue { value: Some(Value::StringValue(s.into())) }
 }
 
+pub fn int_value(i: i64) -> AnyValue {
+    AnyValue { value: Some(Value::IntValue(i)) }
+}
+
 pub fn key_value(key: impl Into<String>, value: AnyValue) -> KeyValue {
     KeyValue { key: key.into(), value: Some(value), ..Default::default() }
 }

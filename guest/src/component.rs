@@ -29,6 +29,12 @@ fn outcome(o: wit::Outcome) -> pipeline::ExportOutcome {
             // A body that is not base64 is as good as none: only partial_success is read from it.
             body: base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
         },
+        wit::Outcome::Grpc(r) => pipeline::ExportOutcome::Grpc {
+            code: r.code,
+            message: r.message,
+            details: r.details,
+            body: base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
+        },
         wit::Outcome::Failed(why) => pipeline::ExportOutcome::Failed(why),
     }
 }
@@ -48,6 +54,15 @@ fn export(e: pipeline::Export) -> wit::Export {
                 headers: headers.into_iter().map(|(k, v)| (k, v.expose().to_owned())).collect(),
                 timeout_ms,
             }),
+            Destination::Grpc { target, path, metadata, compressed, timeout_ms } => {
+                wit::Destination::Grpc(wit::GrpcRequest {
+                    target,
+                    path,
+                    metadata: metadata.into_iter().map(|(k, v)| (k, v.expose().to_owned())).collect(),
+                    compressed,
+                    timeout_ms,
+                })
+            }
         },
         body: e.body,
         items: e.items,

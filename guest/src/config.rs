@@ -8,18 +8,23 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde::Deserialize;
 
 use crate::attributes::{parse_attributes, AttributeLimits};
-use crate::env::{parse_key_values, Env};
+use crate::config_file::ConfigFile;
+use crate::detect::HostFacts;
+use crate::env::Env;
 use crate::propagation::Propagators;
 use crate::resource::{build_resource, ResourceSettings};
+pub use crate::routes::{Encoding, OtlpRoute, Route, Transport};
+use crate::routes::{RouteInputs, Routes};
 use crate::sampler::SamplerPlan;
-use crate::secret::Secret;
 
 /// What `pipeline.create` receives.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigInput {
+    /// Explicit options: the fields of `Options` and the presets' settings
+    /// (`presets::KEYS`), read apart in `from_input`.
     #[serde(default)]
-    pub options: Options,
+    pub options: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Decimal u64; seeds retry jitter.
@@ -27,14 +32,24 @@ pub struct ConfigInput {
     pub seed: Option<String>,
     #[serde(default)]
     pub host: HostFacts,
+    #[serde(default)]
+    pub file: Option<ConfigFile>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct HostFacts {
-    /// telemetry.sdk.language: python, nodejs, webjs, go, rust.
-    #[serde(default)]
-    pub sdk_language: Option<String>,
+/// Where signals go: one list of backends for all, or one per signal.
+#[derive(Deserialize, serde::Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Backend {
+    /// Comma-separated names: "honeycomb", "console,honeycomb".
+    All(String),
+    /// {"traces": "tempo", "metrics": "prometheus"}; a signal left out goes nowhere.
+    PerSignal(BTreeMap<String, String>),
+}
+
+impl From<&str> for Backend {
+    fn from(names: &str) -> Self {
+        Backend::All(names.to_owned())
+    }
 }
 
 /// Explicit settings, named as every binding names them.
@@ -42,9 +57,10 @@ pub struct HostFacts {
 #[serde(deny_unknown_fields)]
 pub struct Options {
     pub disabled: Option<bool>,
-    /// Where every signal goes: "otlp", "console" or "none". The per-signal
-    /// exporter options below, and OTEL_*_EXPORTER, refine it.
-    pub backend: Option<String>,
+    /// Where signals go: a preset name (see `presets::NAMES`), "console" or
+    /// "none", comma-separated for several, or a map per signal. Beats
+    /// POLYTEL_BACKEND, which beats OTEL_*_EXPORTER.
+    pub backend: Option<Backend>,
     /// Comma-separated, as OTEL_TRACES_EXPORTER: "otlp", "console", "none".
     pub traces_exporter: Option<String>,
     /// As OTEL_METRICS_EXPORTER: "otlp", "console", "prometheus", "none".
@@ -52,19 +68,29 @@ pub struct Options {
     /// As OTEL_LOGS_EXPORTER: "otlp", "console", "jsonl", "none".
     pub logs_exporter: Option<String>,
     /// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/<signal>` is appended.
+    /// With several backends, each takes its own from `endpoints`.
     pub endpoint: Option<String>,
+    /// Base URLs by backend name, for several backends at once.
+    pub endpoints: Option<BTreeMap<String, String>>,
+    /// Headers sent to every OTLP backend, besides the backend's own.
     pub headers: Option<BTreeMap<String, String>>,
-    /// "http/protobuf" or "http/json".
+    /// "http/protobuf", "http/json" or "grpc".
     pub protocol: Option<String>,
     /// "gzip" or "none".
     pub compression: Option<String>,
     pub timeout_ms: Option<u32>,
+    /// Let credentials travel over plain http to another machine.
+    pub allow_insecure: Option<bool>,
+    /// The TOML file the host read (it passes the text as `file`).
+    pub config_file: Option<String>,
     pub service_name: Option<String>,
     pub service_version: Option<String>,
     pub service_namespace: Option<String>,
     pub deployment_environment: Option<String>,
     /// Extra resource attributes, as attribute JSON.
-    pub resource_attributes: Option<Box<serde_json::value::RawValue>>,
+    pub resource_attributes: Option<serde_json::Value>,
+    /// Which resource detectors run; see `detect`.
+    pub resource_detectors: Option<Vec<String>>,
     pub sampler: Option<String>,
     pub sampler_arg: Option<String>,
     pub schedule_delay_ms: Option<u64>,
@@ -106,7 +132,7 @@ impl Signal {
     pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
 
     /// The name in OTEL_<NAME>_EXPORTER and OTEL_EXPORTER_OTLP_<NAME>_*.
-    fn env_name(self) -> &'static str {
+    pub fn env_name(self) -> &'static str {
         match self {
             Signal::Traces => "TRACES",
             Signal::Metrics => "METRICS",
@@ -129,14 +155,6 @@ impl Signal {
             Signal::Traces => "spans",
             Signal::Metrics => "data points",
             Signal::Logs => "log records",
-        }
-    }
-
-    fn exporters(self) -> &'static [&'static str] {
-        match self {
-            Signal::Traces => &["otlp", "console", "none"],
-            Signal::Metrics => &["otlp", "console", "prometheus", "none"],
-            Signal::Logs => &["otlp", "console", "jsonl", "none"],
         }
     }
 }
@@ -165,31 +183,6 @@ pub struct MetricSettings {
     pub exponential_histograms: bool,
     pub exemplar_filter: ExemplarFilter,
     pub cardinality_limit: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
-    Protobuf,
-    Json,
-}
-
-/// One place a signal is sent.
-#[derive(Clone, Debug)]
-pub enum Route {
-    Otlp(OtlpRoute),
-    /// Human-readable text on standard output.
-    Console,
-    /// One JSON object per log record on standard output.
-    JsonLines,
-}
-
-#[derive(Clone, Debug)]
-pub struct OtlpRoute {
-    pub url: String,
-    pub headers: Vec<(String, Secret)>,
-    pub encoding: Encoding,
-    pub gzip: bool,
-    pub timeout_ms: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,8 +221,6 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-const PROTOCOLS: &[&str] = &["http/protobuf", "http/json", "grpc"];
-
 impl Config {
     pub fn from_json(json: &str) -> Result<Config, String> {
         let input: ConfigInput =
@@ -239,7 +230,22 @@ impl Config {
 
     pub fn from_input(input: ConfigInput) -> Result<Config, String> {
         let mut warnings = Vec::new();
-        let opts = &input.options;
+        let mut options = input.options;
+        match &input.file {
+            Some(file) => crate::config_file::merge_below(&mut options, file, &input.env)?,
+            None => {
+                let named = options.get("config_file").and_then(|v| v.as_str()).map(str::to_owned);
+                if let Some(path) =
+                    named.or_else(|| input.env.get("POLYTEL_CONFIG").cloned()).filter(|p| !p.trim().is_empty())
+                {
+                    return Err(format!("The config file {path} was named but the host did not pass its contents."));
+                }
+            }
+        }
+        let preset_settings = take_preset_settings(&mut options)?;
+        let opts: Options = serde_json::from_value(serde_json::Value::Object(options))
+            .map_err(|e| format!("The options are not valid: {e}."))?;
+        let opts = &opts;
         let mut env = Env::new(&input.env, &mut warnings);
 
         let seed = match &input.seed {
@@ -252,15 +258,17 @@ impl Config {
 
         let option_resource = match &opts.resource_attributes {
             None => Vec::new(),
-            Some(raw) => {
-                parse_attributes(raw.get(), AttributeLimits::UNLIMITED)
+            Some(value) => {
+                parse_attributes(&value.to_string(), AttributeLimits::UNLIMITED)
                     .map_err(|e| format!("The option resource_attributes is not valid attribute JSON: {e}."))?
                     .kept
             }
         };
+        let detected = crate::detect::detect(&input.host, &mut env, opts.resource_detectors.as_deref());
         let resource = build_resource(
             &mut env,
             ResourceSettings {
+                detected,
                 sdk_language: input.host.sdk_language.as_deref().unwrap_or("unknown"),
                 service_name: opts.service_name.as_deref(),
                 service_version: opts.service_version.as_deref(),
@@ -298,7 +306,6 @@ impl Config {
                 })
                 .map(size),
         };
-        let metrics = metric_settings(&mut env, opts);
         let propagators = match &opts.propagators {
             Some(list) => Propagators::from_names(list.iter().map(String::as_str), &mut env),
             None => Propagators::from_names(
@@ -306,19 +313,21 @@ impl Config {
                 &mut env,
             ),
         };
-        // Each signal's processor timeout bounds its exports too (0: none).
-        let (traces, _) =
-            signal_routes(&mut env, opts, Signal::Traces, opts.export_timeout_ms, "OTEL_BSP_EXPORT_TIMEOUT")?;
-        let (metric_routes, pull) = signal_routes(
+        let service_name = resource
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let routes = crate::routes::build(
             &mut env,
-            opts,
-            Signal::Metrics,
-            opts.metric_export_timeout_ms,
-            "OTEL_METRIC_EXPORT_TIMEOUT",
+            RouteInputs { opts, presets: &preset_settings, host_grpc: input.host.grpc, service_name: &service_name },
         )?;
-        let (logs, _) =
-            signal_routes(&mut env, opts, Signal::Logs, opts.log_export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT")?;
-        let prometheus = if pull { Some(prometheus_listen(&mut env, opts)?) } else { None };
+        let metrics = metric_settings(&mut env, opts, routes.temporality, routes.delta_only);
+        let prometheus = if routes.prometheus_pull { Some(prometheus_listen(&mut env, opts)?) } else { None };
+        let Routes { traces, metrics: metric_routes, logs, .. } = routes;
 
         Ok(Config {
             disabled,
@@ -406,7 +415,14 @@ fn batch_settings(
 }
 
 /// OTEL_METRIC_EXPORT_INTERVAL and the other metric settings.
-fn metric_settings(env: &mut Env, opts: &Options) -> MetricSettings {
+/// `preferred` is the temporality the metric backends want, used when the user
+/// chose none; `delta_only` names a backend that rejects cumulative metrics.
+fn metric_settings(
+    env: &mut Env,
+    opts: &Options,
+    preferred: Option<Temporality>,
+    delta_only: Option<&str>,
+) -> MetricSettings {
     let interval_ms =
         opts.metric_export_interval_ms.or_else(|| env.number(&["OTEL_METRIC_EXPORT_INTERVAL"])).unwrap_or(60_000);
     // A zero interval would collect on every poll.
@@ -431,8 +447,12 @@ fn metric_settings(env: &mut Env, opts: &Options) -> MetricSettings {
     {
         Some("delta") => Temporality::Delta,
         Some("lowmemory") => Temporality::LowMemory,
-        _ => Temporality::Cumulative,
+        Some(_) => Temporality::Cumulative,
+        None => preferred.unwrap_or(Temporality::Cumulative),
     };
+    if let (Some(backend), Temporality::Cumulative) = (delta_only, temporality) {
+        env.warn(format!("{backend} accepts only delta metrics, but cumulative was chosen; it may reject them."));
+    }
     let exponential_histograms = choice(
         env,
         &opts.histogram_aggregation,
@@ -458,6 +478,24 @@ fn metric_settings(env: &mut Env, opts: &Options) -> MetricSettings {
     MetricSettings { interval_ms, temporality, exponential_histograms, exemplar_filter, cardinality_limit }
 }
 
+/// Moves the presets' settings (credentials, datasets, regions) out of the
+/// options; each must be a string.
+fn take_preset_settings(
+    options: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for key in crate::presets::KEYS {
+        match options.remove(key.option) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(v)) => {
+                out.insert(key.option.to_owned(), v);
+            }
+            Some(_) => return Err(format!("The option {} must be a string.", key.option)),
+        }
+    }
+    Ok(out)
+}
+
 /// Where /metrics is served: the option, else OTEL_EXPORTER_PROMETHEUS_HOST and _PORT.
 fn prometheus_listen(env: &mut Env, opts: &Options) -> Result<String, String> {
     if let Some(listen) = &opts.prometheus_listen {
@@ -478,185 +516,6 @@ fn prometheus_listen(env: &mut Env, opts: &Options) -> Result<String, String> {
         },
     };
     Ok(format!("{host}:{port}"))
-}
-
-/// The routes of one signal, and whether its exporters include a pull
-/// (Prometheus) exporter. Explicit per-signal options beat `backend`, which
-/// beats OTEL_<SIGNAL>_EXPORTER.
-fn signal_routes(
-    env: &mut Env,
-    opts: &Options,
-    signal: Signal,
-    timeout_option: Option<u64>,
-    timeout_env: &str,
-) -> Result<(Vec<Route>, bool), String> {
-    let explicit = match signal {
-        Signal::Traces => &opts.traces_exporter,
-        Signal::Metrics => &opts.metrics_exporter,
-        Signal::Logs => &opts.logs_exporter,
-    };
-    let env_name = format!("OTEL_{}_EXPORTER", signal.env_name());
-    let (list, from_option) = match (explicit, &opts.backend) {
-        (Some(list), _) => (list.clone(), Some(format!("{}_exporter", signal.path()))),
-        (None, Some(backend)) => (backend.clone(), Some("backend".to_owned())),
-        (None, None) => (env.get(&env_name).unwrap_or("otlp").to_owned(), None),
-    };
-    // The batch processor's (or metric reader's) export timeout bounds each export too (0: none).
-    let export_timeout = timeout_option.or_else(|| env.number(&[timeout_env])).unwrap_or(30_000);
-    let mut routes = Vec::new();
-    let mut pull = false;
-    for exporter in list.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()) {
-        match exporter.as_str() {
-            "otlp" => {
-                let mut o = otlp_route(env, opts, signal.env_name(), signal.path())?;
-                o.timeout_ms = effective_timeout(o.timeout_ms, export_timeout);
-                routes.push(Route::Otlp(o));
-            }
-            "console" | "logging" => routes.push(Route::Console),
-            "jsonl" if signal == Signal::Logs => routes.push(Route::JsonLines),
-            "prometheus" if signal == Signal::Metrics => pull = true,
-            "none" => {}
-            other => {
-                let allowed = signal.exporters().iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
-                match &from_option {
-                    Some(option) => {
-                        return Err(format!(
-                            "The option {option} names {other:?}, which is not an exporter of {}; use {allowed}.",
-                            signal.path()
-                        ))
-                    }
-                    None => env.warn(format!("{env_name} names {other:?}, which is not supported; ignoring it.")),
-                }
-            }
-        }
-    }
-    Ok((routes, pull))
-}
-
-fn otlp_route(env: &mut Env, opts: &Options, signal_env: &str, signal_path: &str) -> Result<OtlpRoute, String> {
-    let per_signal = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{signal_env}_{suffix}");
-    let generic = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{suffix}");
-    let names = |suffix: &str| -> [String; 2] { [per_signal(suffix), generic(suffix)] };
-    let first = |env: &Env, suffix: &str| -> Option<(String, String)> {
-        names(suffix).into_iter().find_map(|n| env.get(&n).map(|v| (n.clone(), v.to_owned())))
-    };
-
-    let url = if let Some(base) = &opts.endpoint {
-        signal_url(base, signal_path).map_err(|why| format!("The option endpoint {base:?} {why}."))?
-    } else if let Some(v) = env.get(&per_signal("ENDPOINT")) {
-        check_url(v).map_err(|why| format!("{} {v:?} {why}.", per_signal("ENDPOINT")))?;
-        if has_path(v) {
-            v.to_owned()
-        } else {
-            format!("{v}/")
-        }
-    } else if let Some(v) = env.get(&generic("ENDPOINT")) {
-        signal_url(v, signal_path).map_err(|why| format!("{} {v:?} {why}.", generic("ENDPOINT")))?
-    } else {
-        format!("http://localhost:4318/v1/{signal_path}")
-    };
-
-    let protocol = match &opts.protocol {
-        Some(p) => {
-            let p = p.to_ascii_lowercase();
-            if !PROTOCOLS.contains(&p.as_str()) {
-                return Err(format!("The option protocol {p:?} is not known; use \"http/protobuf\" or \"http/json\"."));
-            }
-            p
-        }
-        None => {
-            let [a, b] = names("PROTOCOL");
-            env.choice(&[a.as_str(), b.as_str()], PROTOCOLS).unwrap_or_else(|| "http/protobuf".into())
-        }
-    };
-    let encoding = match protocol.as_str() {
-        "http/json" => Encoding::Json,
-        "grpc" => {
-            return Err("OTLP over gRPC is not available from this host; set the protocol to http/protobuf \
-                        (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)."
-                .into())
-        }
-        _ => Encoding::Protobuf,
-    };
-
-    let gzip = match &opts.compression {
-        Some(c) => match c.to_ascii_lowercase().as_str() {
-            "gzip" => true,
-            "none" => false,
-            _ => return Err(format!("The option compression {c:?} is not known; use \"gzip\" or \"none\".")),
-        },
-        None => {
-            let [a, b] = names("COMPRESSION");
-            env.choice(&[a.as_str(), b.as_str()], &["gzip", "none"]).as_deref() == Some("gzip")
-        }
-    };
-
-    let timeout_ms = match opts.timeout_ms {
-        Some(t) => t,
-        None => {
-            let [a, b] = names("TIMEOUT");
-            env.number(&[a.as_str(), b.as_str()]).map_or(10_000, |t| t.min(u32::MAX as u64) as u32)
-        }
-    };
-
-    let mut headers: Vec<(String, Secret)> = Vec::new();
-    match &opts.headers {
-        Some(h) => headers.extend(h.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone())))),
-        None => {
-            if let Some((name, v)) = first(env, "HEADERS") {
-                match parse_key_values(&v) {
-                    Some(pairs) => headers.extend(pairs.into_iter().map(|(k, v)| (k, Secret::new(v)))),
-                    None => env.warn(format!("{name} is not a list of key=value pairs; no headers are sent from it.")),
-                }
-            }
-        }
-    }
-    for (name, _) in &headers {
-        if !is_header_name(name) {
-            return Err(format!("The header name {name:?} is not a valid HTTP header name."));
-        }
-    }
-
-    Ok(OtlpRoute { url, headers, encoding, gzip, timeout_ms })
-}
-
-/// The shorter of two timeouts where 0 means "no limit"; no limit at all is
-/// `u32::MAX` milliseconds (49 days), so hosts need no special case.
-fn effective_timeout(exporter_ms: u32, batch_ms: u64) -> u32 {
-    let as_limit = |ms: u64| if ms == 0 { u64::from(u32::MAX) } else { ms };
-    as_limit(u64::from(exporter_ms)).min(as_limit(batch_ms)).min(u64::from(u32::MAX)) as u32
-}
-
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// Checks an http(s) URL with a host; says what is wrong otherwise.
-fn check_url(url: &str) -> Result<(), &'static str> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or("is not an http:// or https:// URL")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err("has no host");
-    }
-    if url.chars().any(char::is_whitespace) {
-        return Err("contains white space");
-    }
-    Ok(())
-}
-
-fn has_path(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.contains('/')
-}
-
-/// The generic endpoint rule: append `v1/<signal>`, adding `/` if needed.
-pub fn signal_url(base: &str, signal_path: &str) -> Result<String, &'static str> {
-    check_url(base)?;
-    let sep = if base.ends_with('/') { "" } else { "/" };
-    Ok(format!("{base}{sep}v1/{signal_path}"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! success (a partial_success body is counted, never retried); 429, 502, 503,
 //! 504 and connection failures are retried with exponential backoff and jitter,
 //! honouring Retry-After; 413 splits the batch; every other status is final.
+//! OTLP/gRPC rules: OK is success (partial_success as above); CANCELLED,
+//! DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are
+//! retried, and RESOURCE_EXHAUSTED too when the server sent a RetryInfo delay;
+//! every other code is final.
 
 use prost::Message;
 
@@ -11,7 +15,19 @@ use crate::stats::DropReason;
 /// How an HTTP export ended, as the host reported it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Response { status: u16, retry_after: Option<String>, body: Vec<u8> },
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
+    /// A gRPC call answered with HTTP 200: its grpc-status, grpc-message,
+    /// grpc-status-details-bin (verbatim) and response message.
+    Grpc {
+        code: u32,
+        message: String,
+        details: Option<String>,
+        body: Vec<u8>,
+    },
     Failed(String),
 }
 
@@ -67,7 +83,57 @@ pub fn judge(outcome: &Outcome, encoding: Encoding, attempts: u32, now: u64, jit
             429 | 502 | 503 | 504 => retry(retry_after.as_deref().and_then(|v| retry_after_ns(v, now))),
             _ => Verdict::Drop(DropReason::Rejected),
         },
+        Outcome::Grpc { code, details, body, .. } => match code {
+            0 => {
+                let (rejected, message) = partial_success(body, Encoding::Protobuf);
+                Verdict::Done { rejected, message }
+            }
+            1 | 4 | 10 | 11 | 14 | 15 => retry(details.as_deref().and_then(retry_info_ns)),
+            8 => match details.as_deref().and_then(retry_info_ns) {
+                Some(delay) => retry(Some(delay)),
+                None => Verdict::Drop(DropReason::Rejected),
+            },
+            _ => Verdict::Drop(DropReason::Rejected),
+        },
     }
+}
+
+/// The delay of a google.rpc.RetryInfo in grpc-status-details-bin (base64
+/// of a google.rpc.Status), in nanoseconds.
+fn retry_info_ns(details: &str) -> Option<u64> {
+    use base64::Engine as _;
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Status {
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<Any>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Any {
+        #[prost(string, tag = "1")]
+        type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        value: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        retry_delay: Option<Duration>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Duration {
+        #[prost(int64, tag = "1")]
+        seconds: i64,
+        #[prost(int32, tag = "2")]
+        nanos: i32,
+    }
+    // gRPC sends binary metadata as base64, with or without padding.
+    let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(details.trim().trim_end_matches('=')).ok()?;
+    let status = Status::decode(&raw[..]).ok()?;
+    let info = status.details.iter().find(|a| a.type_url.ends_with("/google.rpc.RetryInfo"))?;
+    let delay = RetryInfo::decode(&info.value[..]).ok()?.retry_delay?;
+    let seconds = u64::try_from(delay.seconds).ok()?;
+    let nanos = u64::try_from(delay.nanos).ok()?;
+    Some(seconds.saturating_mul(1_000_000_000).saturating_add(nanos))
 }
 
 /// Reads `partial_success` from an Export*ServiceResponse body. Anything
@@ -173,6 +239,42 @@ mod tests {
             judge(&status(503), Encoding::Protobuf, MAX_ATTEMPTS, 0, 0.0),
             Verdict::Drop(DropReason::RetriesExhausted)
         );
+    }
+
+    fn grpc(code: u32, details: Option<String>) -> Outcome {
+        Outcome::Grpc { code, message: String::new(), details, body: vec![] }
+    }
+
+    /// grpc-status-details-bin carrying a RetryInfo of `seconds`, as a server writes it.
+    fn retry_info(seconds: u8) -> String {
+        use base64::Engine as _;
+        let duration = [0x08, seconds];
+        let info = [&[0x0a, duration.len() as u8][..], &duration].concat();
+        let type_url = b"type.googleapis.com/google.rpc.RetryInfo";
+        let any = [&[0x0a, type_url.len() as u8][..], type_url, &[0x12, info.len() as u8], &info].concat();
+        let status = [&[0x08, 8, 0x1a, any.len() as u8][..], &any].concat();
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(status)
+    }
+
+    #[test]
+    fn grpc_codes() {
+        assert_eq!(
+            judge(&grpc(0, None), Encoding::Protobuf, 1, 0, 0.0),
+            Verdict::Done { rejected: 0, message: String::new() }
+        );
+        for retryable in [1, 4, 10, 11, 14, 15] {
+            assert!(matches!(judge(&grpc(retryable, None), Encoding::Protobuf, 1, 0, 0.0), Verdict::Retry { .. }));
+        }
+        for fatal in [2, 3, 5, 6, 7, 9, 12, 13, 16, 99] {
+            assert_eq!(judge(&grpc(fatal, None), Encoding::Protobuf, 1, 0, 0.0), Verdict::Drop(DropReason::Rejected));
+        }
+        assert_eq!(judge(&grpc(8, None), Encoding::Protobuf, 1, 0, 0.0), Verdict::Drop(DropReason::Rejected));
+        assert_eq!(judge(&grpc(8, Some(retry_info(7))), Encoding::Protobuf, 1, 0, 0.0), Verdict::Retry { at: 7 * S });
+        assert_eq!(judge(&grpc(14, Some(retry_info(3))), Encoding::Protobuf, 1, 0, 0.0), Verdict::Retry { at: 3 * S });
+        assert!(matches!(
+            judge(&grpc(14, Some("!!not base64".into())), Encoding::Protobuf, 1, 0, 0.0),
+            Verdict::Retry { .. }
+        ));
     }
 
     #[test]

@@ -272,11 +272,32 @@ pub fn content_type(encoding: Encoding) -> &'static str {
 
 /// The request body for `route`, compressed if it asks for gzip.
 pub fn body(route: &OtlpRoute, request: &Request) -> Vec<u8> {
-    let raw = request.encode(route.encoding);
+    finish(route, request.encode(route.encoding))
+}
+
+fn finish(route: &OtlpRoute, raw: Vec<u8>) -> Vec<u8> {
     if route.gzip {
         gzip(&raw)
     } else {
         raw
+    }
+}
+
+/// The request bodies for `route` with their item counts: one, or several
+/// when the encoded request is larger than the route's cap. A single item
+/// larger than the cap goes as it is, for the receiver to judge.
+pub fn sized_bodies(route: &OtlpRoute, request: &Request) -> Vec<(usize, Vec<u8>)> {
+    let raw = request.encode(route.encoding);
+    if raw.len() <= route.max_request_bytes || request.items() <= 1 {
+        return vec![(request.items(), finish(route, raw))];
+    }
+    match request.clone().split() {
+        Some((a, b)) => {
+            let mut out = sized_bodies(route, &a);
+            out.extend(sized_bodies(route, &b));
+            out
+        }
+        None => vec![(request.items(), finish(route, raw))],
     }
 }
 

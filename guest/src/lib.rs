@@ -5,8 +5,11 @@
 
 pub mod attributes;
 pub mod config;
+pub mod config_file;
 pub mod console;
+pub mod credentials;
 pub mod delivery;
+pub mod detect;
 pub mod encode;
 pub mod env;
 pub mod exponential;
@@ -17,10 +20,12 @@ pub mod logs;
 pub mod metrics;
 pub mod otlp_json;
 pub mod pipeline;
+pub mod presets;
 pub mod prometheus;
 pub mod propagation;
 pub mod queue;
 pub mod resource;
+pub mod routes;
 pub mod sampler;
 pub mod secret;
 pub mod spans;

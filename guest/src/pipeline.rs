@@ -12,12 +12,15 @@ use serde_json::value::RawValue;
 
 use crate::config::{Config, Route};
 use crate::delivery::{judge, Outcome, Verdict};
-use crate::encode::{body, content_type, logs_request, metrics_request, request_of_body, trace_request, Request};
+use crate::encode::{
+    body, content_type, logs_request, metrics_request, request_of_body, sized_bodies, trace_request, Request,
+};
 use crate::ids::splitmix64;
 use crate::logs::parse_log;
 use crate::metrics::Meters;
 use crate::propagation::{self, Context};
 use crate::queue::BatchQueue;
+use crate::routes::{grpc_path, Transport};
 use crate::secret::Secret;
 use crate::spans::{parse_span, Scope};
 use crate::stats::{DropReason, Limited, SignalStats, Stats, Warnings};
@@ -28,7 +31,19 @@ pub use crate::delivery::Outcome as ExportOutcome;
 /// Where an export goes, with everything the host needs to send it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Destination {
-    Http { url: String, headers: Vec<(String, Secret)>, timeout_ms: u32 },
+    Http {
+        url: String,
+        headers: Vec<(String, Secret)>,
+        timeout_ms: u32,
+    },
+    /// A unary gRPC call to `target` ("http(s)://host:port") at `path`.
+    Grpc {
+        target: String,
+        path: String,
+        metadata: Vec<(String, Secret)>,
+        compressed: bool,
+        timeout_ms: u32,
+    },
     Stdout,
 }
 
@@ -164,11 +179,13 @@ impl Pipeline {
                     Route::JsonLines => serde_json::json!({"exporter": "jsonl"}),
                     Route::Otlp(o) => serde_json::json!({
                         "exporter": "otlp",
-                        "url": o.url,
-                        "protocol": match o.encoding { crate::config::Encoding::Protobuf => "http/protobuf", crate::config::Encoding::Json => "http/json" },
-                        "content_type": content_type(o.encoding),
+                        "backend": o.destination,
+                        "url": crate::credentials::redact_url(&if o.transport == Transport::Grpc { format!("{}{}", o.url, grpc_path(signal)) } else { o.url.clone() }),
+                        "protocol": o.protocol(),
+                        "content_type": if o.transport == Transport::Grpc { "application/grpc" } else { content_type(o.encoding) },
                         "compression": if o.gzip { "gzip" } else { "none" },
                         "timeout_ms": o.timeout_ms,
+                        "max_request_bytes": o.max_request_bytes,
                         "headers": o.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.masked()))).collect::<serde_json::Map<_, _>>(),
                     }),
                 })
@@ -377,8 +394,17 @@ impl Pipeline {
         for route in 0..self.config.routes(signal).len() {
             let text = match (&self.config.routes(signal)[route], &request) {
                 (Route::Otlp(otlp), _) => {
-                    let body = base64::engine::general_purpose::STANDARD.encode(body(otlp, &request));
-                    self.add_pending(signal, route, items, body, now);
+                    let bodies = sized_bodies(otlp, &request);
+                    if bodies.len() > 1 {
+                        let (url, cap) = (otlp.url.clone(), otlp.max_request_bytes);
+                        self.warnings.once("split_to_fit", || {
+                            format!("Requests to {url} are capped at {cap} bytes; larger batches are sent in parts.")
+                        });
+                    }
+                    for (part_items, raw) in bodies {
+                        let body = base64::engine::general_purpose::STANDARD.encode(raw);
+                        self.add_pending(signal, route, part_items, body, now);
+                    }
                     continue;
                 }
                 (Route::Console, Request::Traces(r)) => crate::console::render_traces(&r.resource_spans),
@@ -427,6 +453,21 @@ impl Pipeline {
 
     fn export_of(config: &Config, p: &Pending) -> Export {
         let o = Self::otlp_route(config, p);
+        if o.transport == Transport::Grpc {
+            return Export {
+                id: p.id,
+                signal: p.signal,
+                destination: Destination::Grpc {
+                    target: o.url.clone(),
+                    path: grpc_path(p.signal).to_owned(),
+                    metadata: o.headers.clone(),
+                    compressed: o.gzip,
+                    timeout_ms: o.timeout_ms,
+                },
+                body: p.body.clone(),
+                items: p.items as u32,
+            };
+        }
         let mut headers = vec![("Content-Type".to_owned(), Secret::new(content_type(o.encoding).to_owned()))];
         if o.gzip {
             headers.push(("Content-Encoding".to_owned(), Secret::new("gzip".to_owned())));
@@ -591,6 +632,8 @@ fn drop_warning_kind(reason: DropReason) -> &'static str {
 fn describe_outcome(o: &Outcome) -> String {
     match o {
         Outcome::Response { status, .. } => format!("HTTP {status}"),
+        Outcome::Grpc { code, message, .. } if message.is_empty() => format!("gRPC status {code}"),
+        Outcome::Grpc { code, message, .. } => format!("gRPC status {code}: {message}"),
         Outcome::Failed(why) => why.clone(),
     }
 }

@@ -1,5 +1,5 @@
-//! The resource every signal carries: defaults, then OTEL_RESOURCE_ATTRIBUTES,
-//! then OTEL_SERVICE_NAME, then explicit options.
+//! The resource every signal carries: defaults, then detected attributes, then
+//! OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME, then explicit options.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
@@ -12,6 +12,8 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Default)]
 pub struct ResourceSettings<'a> {
     pub sdk_language: &'a str,
+    /// From `detect::detect`.
+    pub detected: Vec<KeyValue>,
     pub service_name: Option<&'a str>,
     pub service_version: Option<&'a str>,
     pub service_namespace: Option<&'a str>,
@@ -26,6 +28,7 @@ pub fn build_resource(env: &mut Env, s: ResourceSettings) -> Vec<KeyValue> {
         key_value("telemetry.sdk.name", string_value(SDK_NAME)),
         key_value("telemetry.sdk.version", string_value(SDK_VERSION)),
     ];
+    s.detected.into_iter().for_each(|kv| upsert(&mut attrs, kv));
     if let Some(v) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
         match parse_key_values(v) {
             Some(pairs) => {

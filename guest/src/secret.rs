@@ -3,23 +3,53 @@
 use std::fmt;
 
 /// A header value or other credential. Debug and Display show only its first
-/// four characters and its length.
+/// four characters and its length — unless it was made `public` (a dataset
+/// name, a content type), which shows in full.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Credential,
+    /// Not known to be a credential, but not known to be safe to show.
+    Opaque,
+    Public,
+}
 
 impl Secret {
+    /// A credential: masked, and never sent over plain http to another machine.
     pub fn new(value: String) -> Self {
-        Self(value)
+        Self { value, kind: Kind::Credential }
+    }
+
+    /// A value the user gave that may be sensitive: masked, but not a credential.
+    pub fn opaque(value: String) -> Self {
+        Self { value, kind: Kind::Opaque }
+    }
+
+    /// A value that is not a credential but travels with them.
+    pub fn public(value: String) -> Self {
+        Self { value, kind: Kind::Public }
+    }
+
+    pub fn is_credential(&self) -> bool {
+        self.kind == Kind::Credential
     }
 
     /// The real value, for the wire only.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 
     pub fn masked(&self) -> String {
-        let head: String = self.0.chars().take(4).collect();
-        format!("{head}… ({} chars)", self.0.chars().count())
+        if self.kind == Kind::Public {
+            return self.value.clone();
+        }
+        let head: String = self.value.chars().take(4).collect();
+        format!("{head}… ({} chars)", self.value.chars().count())
     }
 }
 
@@ -45,5 +75,6 @@ mod tests {
         assert_eq!(format!("{s:?}"), "hcai… (22 chars)");
         assert_eq!(s.to_string(), "hcai… (22 chars)");
         assert_eq!(s.expose(), "hcaik_0123456789abcdef");
+        assert_eq!(format!("{:?}", Secret::public("my-dataset".into())), "my-dataset");
     }
 }

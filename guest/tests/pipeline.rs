@@ -75,7 +75,7 @@ fn batches_wait_for_size_or_schedule() {
 
 #[test]
 fn export_carries_url_headers_and_resource() {
-    let mut p = pipeline(r#""headers":{"x-api-key":"secret-value"},"service_name":"svc""#);
+    let mut p = pipeline(r#""headers":{"x-api-key":"secret-value"},"service_name":"svc","allow_insecure":true"#);
     p.record_spans(&batch(0..1));
     let e = p.poll(T0, true).exports.remove(0);
     let Destination::Http { url, headers, timeout_ms } = &e.destination else { panic!("http expected") };

@@ -14,6 +14,8 @@
 //! ```
 
 pub mod demo;
+mod facts;
+pub mod grpc;
 mod http;
 mod logs;
 mod metrics;
@@ -30,7 +32,7 @@ pub use metrics::{
     Attributes, Counter, Gauge, Histogram, InstrumentBuilder, InstrumentKind, ObservableCounter, ObservableGauge,
     ObservableUpDownCounter, Observer, UpDownCounter,
 };
-pub use options::{Clock, Options};
+pub use options::{Backend, Clock, Options};
 pub use span::{Span, SpanBuilder, SpanContext, SpanKind, Status};
 pub use telemetry::{Extracted, ShutdownReport, Telemetry};
 pub use value::{AttributeValue, Value};

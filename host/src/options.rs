@@ -4,21 +4,40 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use anyhow::{Context as _, Result};
+pub use polytel_core::config::Backend;
 use serde::{Deserialize, Serialize};
 
 /// Unix nanoseconds for span and event timestamps.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// What to configure. `Options::default()` reads everything from the environment.
+/// Deserializable for scenario files: fields it does not name land in
+/// `settings`, and the core refuses the ones that are no setting.
 #[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Options {
-    /// "otlp", "console" or "none"; default from OTEL_TRACES_EXPORTER, else otlp.
+    /// A backend ("honeycomb", "otlp", "console", …, comma-separated for
+    /// several) or one per signal; default from POLYTEL_BACKEND, else
+    /// OTEL_*_EXPORTER, else otlp.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backend: Option<String>,
-    /// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/traces` is appended.
+    pub backend: Option<Backend>,
+    /// Backend settings by their option names: "honeycomb_api_key",
+    /// "sentry_dsn", "datadog_site", … (the README lists them per backend).
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, String>,
+    /// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/<signal>` is appended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Base URLs by backend name, when several backends are in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<BTreeMap<String, String>>,
+    /// Let credentials travel over plain http to another machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_insecure: Option<bool>,
+    /// A TOML file with the same settings, ranking below the environment;
+    /// default from POLYTEL_CONFIG.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
     /// "http/protobuf" or "http/json".
@@ -37,6 +56,10 @@ pub struct Options {
     pub service_namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_environment: Option<String>,
+    /// Which resource detectors run: "host", "process", "container", "k8s",
+    /// "cloud", "all" or "none"; default from POLYTEL_RESOURCE_DETECTORS, else all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_detectors: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,26 +123,50 @@ pub struct Options {
     /// Bytes the core's memory may grow to; `None` is 512 MiB.
     #[serde(skip)]
     pub core_memory_limit: Option<usize>,
+    /// The facts resource detection reads; `None` gathers this machine's.
+    /// Tests pass fixed facts.
+    #[serde(skip)]
+    pub host_facts: Option<serde_json::Value>,
 }
 
 impl Options {
-    /// The configuration JSON `pipeline.create` takes.
-    pub fn core_config(&self, seed: u64) -> String {
+    /// Sets a backend setting by its option name, such as "honeycomb_api_key".
+    pub fn set(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.settings.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The configuration JSON `pipeline.create` takes. Reads the config file,
+    /// if one is named.
+    pub fn core_config(&self, seed: u64) -> Result<String> {
         let env: BTreeMap<String, String> = match &self.env {
             Some(e) => e.clone(),
-            None => std::env::vars().filter(|(k, _)| is_config_var(k)).collect(),
+            // The core reads OTEL_* settings, vendors' credential variables and
+            // the platform variables resource detection looks at.
+            None => std::env::vars().collect(),
         };
-        serde_json::json!({
+        let mut host = self.host_facts.clone().unwrap_or_else(crate::facts::gather);
+        if let Some(facts) = host.as_object_mut() {
+            facts.insert("sdk_language".into(), "rust".into());
+            facts.insert("grpc".into(), true.into());
+        }
+        let path =
+            self.config_file.clone().or_else(|| env.get("POLYTEL_CONFIG").cloned()).filter(|p| !p.trim().is_empty());
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("The config file {path} could not be read"))?;
+                serde_json::json!({"path": path, "text": text})
+            }
+            None => serde_json::Value::Null,
+        };
+        Ok(serde_json::json!({
             "options": self,
             "env": env,
             "seed": seed.to_string(),
-            "host": {"sdk_language": "rust"},
+            "host": host,
+            "file": file,
         })
-        .to_string()
+        .to_string())
     }
-}
-
-/// Only the variables the core reads are handed over.
-fn is_config_var(name: &str) -> bool {
-    name.starts_with("OTEL_") || name.starts_with("POLYTEL_")
 }

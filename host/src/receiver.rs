@@ -24,11 +24,11 @@ pub struct Received {
     /// The body after removing any gzip encoding.
     pub body: Vec<u8>,
     pub json: bool,
-    /// Decoded when the path is /v1/traces and the body is valid.
+    /// Decoded when the path ends in /v1/traces and the body is valid.
     pub traces: Option<ExportTraceServiceRequest>,
-    /// Decoded when the path is /v1/metrics.
+    /// Decoded when the path ends in /v1/metrics.
     pub metrics: Option<ExportMetricsServiceRequest>,
-    /// Decoded when the path is /v1/logs.
+    /// Decoded when the path ends in /v1/logs.
     pub logs: Option<ExportLogsServiceRequest>,
 }
 
@@ -79,10 +79,14 @@ fn handle(mut request: tiny_http::Request, on_request: &impl Fn(Received)) {
         request.headers().iter().map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned())).collect();
     let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     let json = header("content-type").is_some_and(|c| c.starts_with("application/json"));
-    if *request.method() != tiny_http::Method::Post || !path.starts_with("/v1/") {
+    // Any base path is fine (backends put OTLP under /otlp, /api/…): the
+    // signal is the path's last two segments.
+    if *request.method() != tiny_http::Method::Post || !path.contains("/v1/") {
         let _ = request.respond(
-            tiny_http::Response::from_string("polytel receives OTLP/HTTP: POST /v1/traces, /v1/metrics, /v1/logs\n")
-                .with_status_code(404),
+            tiny_http::Response::from_string(
+                "polytel receives OTLP/HTTP: POST [base]/v1/traces, [base]/v1/metrics, [base]/v1/logs\n",
+            )
+            .with_status_code(404),
         );
         return;
     }
@@ -106,10 +110,11 @@ fn handle(mut request: tiny_http::Request, on_request: &impl Fn(Received)) {
     } else {
         raw
     };
-    let decoded = match path.as_str() {
-        "/v1/traces" => decode_traces(&body, json).map(|t| (Some(t), None, None)),
-        "/v1/metrics" => decode_metrics(&body, json).map(|m| (None, Some(m), None)),
-        "/v1/logs" => decode_logs(&body, json).map(|l| (None, None, Some(l))),
+    let signal = path.rsplit_once("/v1/").map_or("", |(_, signal)| signal);
+    let decoded = match signal {
+        "traces" => decode_traces(&body, json).map(|t| (Some(t), None, None)),
+        "metrics" => decode_metrics(&body, json).map(|m| (None, Some(m), None)),
+        "logs" => decode_logs(&body, json).map(|l| (None, None, Some(l))),
         _ => Ok((None, None, None)),
     };
     let (traces, metrics, logs) = match decoded {

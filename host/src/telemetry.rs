@@ -1,8 +1,8 @@
 //! `Telemetry`: one configured pipeline in this process. The application's
 //! threads only append finished span, measurement and log records to a
 //! buffer; a background worker ships the buffer to the core in one call per
-//! batch and signal, asks the core what to export, sends it over HTTP outside
-//! any lock, and reports the outcome back.
+//! batch and signal, asks the core what to export, sends it over HTTP or gRPC
+//! outside any lock, and reports the outcome back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -15,6 +15,7 @@ use polytel_core::pipeline::Signal;
 use polytel_core::sampler::SamplerPlan;
 use serde::Deserialize;
 
+use crate::grpc::GrpcSender;
 use crate::http::Sender;
 use crate::logs::{LogBuilder, Severity};
 use crate::metrics::{InstrumentBuilder, Observers};
@@ -246,7 +247,7 @@ impl Telemetry {
     /// core's one-sentence reason on a bad configuration.
     pub fn configure(options: Options) -> Result<Telemetry> {
         let seed = options.seed.unwrap_or_else(random_seed);
-        let config_json = options.core_config(seed);
+        let config_json = options.core_config(seed)?;
         let memory_limit = options.core_memory_limit.unwrap_or(crate::runtime::DEFAULT_MEMORY_LIMIT);
         let mut instance =
             CoreInstance::create_with_memory_limit(&config_json, memory_limit)?.map_err(|e| anyhow!(e))?;
@@ -451,12 +452,13 @@ fn random_seed() -> u64 {
 struct Worker {
     shared: Arc<Shared>,
     sender: Sender,
+    grpc: GrpcSender,
     next_poll: Option<Instant>,
 }
 
 impl Worker {
     fn new(shared: Arc<Shared>) -> Worker {
-        Worker { shared, sender: Sender::new(), next_poll: None }
+        Worker { shared, sender: Sender::new(), grpc: GrpcSender::new(), next_poll: None }
     }
 
     fn run(mut self) {
@@ -527,19 +529,19 @@ impl Worker {
     }
 
     fn deliver(&mut self, export: wit::Export) {
-        match &export.destination {
+        let outcome = match &export.destination {
             wit::Destination::Stdout => {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(export.body.as_bytes());
                 let _ = out.flush();
+                return;
             }
-            wit::Destination::Http(req) => {
-                let outcome = self.sender.send(req, &export.body);
-                let mut core = lock(&self.shared.core);
-                let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, self.shared.now()));
-            }
-        }
+            wit::Destination::Http(req) => self.sender.send(req, &export.body),
+            wit::Destination::Grpc(req) => self.grpc.send(req, &export.body),
+        };
+        let mut core = lock(&self.shared.core);
+        let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, self.shared.now()));
     }
 }
 

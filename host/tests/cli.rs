@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 fn polytel() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_polytel"));
-    // The user's OTEL_* settings must not leak into these tests.
+    // The user's OTEL_* and POLYTEL_* settings must not leak into these tests.
     for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
+        if k.starts_with("OTEL_") || k.starts_with("POLYTEL_") {
             c.env_remove(k);
         }
     }
@@ -30,6 +30,7 @@ fn check_describes_without_sending_and_masks_headers() {
         "x-honeycomb-team=hcaik_01234567890123456789",
         "--protocol",
         "http/json",
+        "--json",
     ]));
     assert!(ok, "{err}");
     let described: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -46,14 +47,73 @@ fn check_reads_the_environment_and_fails_in_one_sentence() {
     assert!(ok);
     assert!(out.contains("http://collector:4318/base/v1/traces"), "{out}");
 
-    let (ok, _, err) = run(polytel().arg("check").env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"));
+    let (ok, _, err) = run(polytel().args(["check", "--preset", "honeycomb"]).env_remove("HONEYCOMB_API_KEY"));
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("http/protobuf"), "{err}");
+    assert!(err.contains("honeycomb_api_key") && err.contains("HONEYCOMB_API_KEY"), "{err}");
 
     let (ok, _, err) = run(polytel().args(["check", "--bogus"]));
     assert!(!ok);
     assert!(err.contains("--bogus"), "{err}");
+}
+
+#[test]
+fn check_prints_each_signal_of_a_preset_with_masked_credentials() {
+    let (ok, out, err) = run(polytel()
+        .args(["check", "--preset", "sentry,console", "--service-name", "agent"])
+        .env("SENTRY_DSN", "https://SECRETKEY123@o1.ingest.us.sentry.io/42"));
+    assert!(ok, "{err}");
+    for line in [
+        "traces → sentry",
+        "  url          https://o1.ingest.us.sentry.io/api/42/integration/otlp/v1/traces",
+        "  protocol     http/protobuf (application/x-protobuf), compression none",
+        "  headers      x-sentry-auth: sent… (30 chars)",
+        "metrics → console (standard output)",
+        "logs → sentry",
+        "notice: Sentry takes no OTLP metrics, so metrics are not sent to sentry.",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    assert!(!out.contains("SECRETKEY123"), "{out}");
+
+    let (ok, out, err) = run(polytel().args(["check", "--preset", "datadog", "--set", "datadog_api_key=k"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("temporality  delta"), "{out}");
+    assert!(out.contains("traces: not sent"), "{out}");
+}
+
+#[test]
+fn demo_sends_to_a_preset() {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<polytel::receiver::Received>>> = Default::default();
+    let sink = got.clone();
+    let receiver = polytel::receiver::Receiver::start("127.0.0.1:0", move |r| sink.lock().unwrap().push(r)).unwrap();
+    let (ok, out, err) = run(polytel().args([
+        "demo",
+        "--pace",
+        "0",
+        "--preset",
+        "honeycomb",
+        "--endpoint",
+        &receiver.endpoint(),
+        "--set",
+        "honeycomb_api_key=hcaik_demo_key",
+    ]));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("traces → honeycomb"), "{out}");
+    let got = got.lock().unwrap();
+    for path in ["/v1/traces", "/v1/metrics", "/v1/logs"] {
+        let r = got.iter().find(|r| r.path == path).unwrap_or_else(|| panic!("no {path}"));
+        let team = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-honeycomb-team")).map(|(_, v)| v.as_str());
+        assert_eq!(team, Some("hcaik_demo_key"), "{path}");
+    }
+    let spans: usize = got
+        .iter()
+        .filter_map(|r| r.traces.as_ref())
+        .flat_map(|t| &t.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    assert_eq!(spans, 7);
 }
 
 #[test]

@@ -23,7 +23,8 @@ fn send_demo(protocol: &str, compression: &str, service_name: &str) -> Vec<Colle
     let mut collector = Collector::start();
     let t = Telemetry::configure(Options {
         backend: Some("otlp".into()),
-        endpoint: Some(collector.endpoint()),
+        // gRPC names the Collector's gRPC receiver as it is; HTTP its base URL.
+        endpoint: Some(if protocol == "grpc" { collector.grpc_target() } else { collector.endpoint() }),
         protocol: Some(protocol.into()),
         compression: Some(compression.into()),
         service_name: Some(service_name.into()),
@@ -37,6 +38,8 @@ fn send_demo(protocol: &str, compression: &str, service_name: &str) -> Vec<Colle
     assert!(report.flushed, "shutdown did not flush: {report:?}\nstats: {stats:#}\n{}", collector.output());
     assert_eq!(report.abandoned, 0, "{report:?}\nstats: {stats:#}");
     assert_eq!(stats["spans"]["exported"], 7, "stats: {stats:#}\n--- collector ---\n{}", collector.output());
+    assert_eq!(stats["logs"]["exported"], 4, "stats: {stats:#}\n--- collector ---\n{}", collector.output());
+    collector.wait_for_logs(4, Duration::from_secs(20));
 
     collector.wait_for_spans(7, Duration::from_secs(20));
     // Shutdown returned after the collector answered, and the debug exporter
@@ -182,6 +185,13 @@ fn assert_demo_workload(spans: &[CollectedSpan], service_name: &str) {
 fn demo_workload_arrives_intact_over_protobuf_gzip() {
     let service = "collector-test-protobuf";
     let spans = send_demo("http/protobuf", "gzip", service);
+    assert_demo_workload(&spans, service);
+}
+
+#[test]
+fn demo_workload_arrives_intact_over_grpc_gzip() {
+    let service = "collector-test-grpc";
+    let spans = send_demo("grpc", "gzip", service);
     assert_demo_workload(&spans, service);
 }
 

@@ -156,7 +156,12 @@ fn bad_configuration_fails_with_one_sentence() {
         ("{}", r#"{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":"collector:4318"}"#, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
         (r#"{"protocol":"grpc"}"#, "{}", "http/protobuf"),
         (r#"{"headers":{"bad name":"secret-token"}}"#, "{}", "not a valid HTTP header name"),
-        (r#"{"sampler_arg":1}"#, "{}", "The configuration is not valid"),
+        (r#"{"sampler_arg":1}"#, "{}", "The options are not valid"),
+        (
+            r#"{"backend":"honeycomb","honeycomb_api_key":"secret-token","endpoint":"http://proxy:1"}"#,
+            "{}",
+            "allow_insecure",
+        ),
     ] {
         let config = format!(r#"{{"options":{options},"env":{env}}}"#);
         let err = CoreInstance::create(&config).unwrap().err().unwrap_or_else(|| panic!("{config} was accepted"));

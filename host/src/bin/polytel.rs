@@ -21,12 +21,24 @@ commands:
   receive [--listen 127.0.0.1:4318] [--json]
         a local OTLP/HTTP receiver that prints what arrives (trace trees, metrics,
         log lines), or with --json one JSON object per span, request or log record
-  demo [--pace N] [--prometheus-listen HOST:PORT]
-        runs a sample agent workload and prints what a receiver got; with
-        OTEL_EXPORTER_OTLP_ENDPOINT (or other OTEL_* settings) set, sends there instead;
-        with --prometheus-listen, then serves its metrics at /metrics until interrupted
-  check [--backend B] [--endpoint URL] [--protocol P] [--header K=V]... [--service-name S]
-        prints where each signal would go, without sending; fails on a bad configuration
+  demo [--pace N] [--prometheus-listen HOST:PORT] [BACKEND OPTIONS]
+        runs a sample agent workload and prints what a receiver got; with --preset
+        (or OTEL_EXPORTER_OTLP_ENDPOINT, POLYTEL_BACKEND or other OTEL_* settings),
+        sends it there instead; with --prometheus-listen, then serves its metrics at
+        /metrics until interrupted
+  check [BACKEND OPTIONS] [--service-name S] [--json]
+        prints where each signal would go (URL, protocol, encoding, temporality,
+        masked headers) without sending; fails on a bad configuration
+
+backend options (each also comes from the environment, as the README lists):
+  --preset NAME        a backend: otlp, honeycomb, sentry, datadog, grafana-cloud, ...
+                       (comma-separated for several; --backend is the same)
+  --set NAME=VALUE     a backend setting, such as honeycomb_api_key=... or sentry_dsn=...
+  --endpoint URL       the backend's base URL (/v1/<signal> is appended)
+  --protocol P         http/protobuf, http/json or grpc
+  --compression C      gzip or none
+  --header NAME=VALUE  an extra header for OTLP requests
+  --config FILE        a TOML file of the same settings (default: $POLYTEL_CONFIG)
   component --out FILE
         writes the core component (for packaging the bindings)
 ";
@@ -159,27 +171,58 @@ fn span_json_lines(resource_spans: &[ResourceSpans]) -> Vec<String> {
 }
 
 fn env_names_destination() -> bool {
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"]
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER", "POLYTEL_BACKEND"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
 }
 
+/// The flags every command that configures a backend takes.
+const BACKEND_FLAGS: &[&str] =
+    &["--preset", "--backend", "--set", "--endpoint", "--protocol", "--compression", "--header", "--config"];
+
+/// `NAME=VALUE` pairs of a repeated flag.
+fn pairs<'a>(flags: &'a Flags, name: &'a str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for pair in flags.values(name) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("{name} takes NAME=VALUE"))?;
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
+}
+
+/// Options from the backend flags; what they leave out comes from the environment.
+fn backend_options(flags: &Flags) -> Result<Options> {
+    let headers = pairs(flags, "--header")?;
+    Ok(Options {
+        backend: flags.value("--preset").or(flags.value("--backend")).map(Into::into),
+        settings: pairs(flags, "--set")?,
+        endpoint: flags.value("--endpoint").map(str::to_owned),
+        protocol: flags.value("--protocol").map(str::to_owned),
+        compression: flags.value("--compression").map(str::to_owned),
+        config_file: flags.value("--config").map(str::to_owned),
+        headers: (!headers.is_empty()).then_some(headers),
+        ..Default::default()
+    })
+}
+
 fn demo(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(args, &["--pace", "--prometheus-listen"], &[])?;
+    let flags = Flags::parse(args, &[&["--pace", "--prometheus-listen"], BACKEND_FLAGS].concat(), &[])?;
     let pace: f64 = match flags.value("--pace") {
         Some(p) => p.parse().map_err(|_| anyhow!("--pace takes a number, such as 0.1"))?,
         None => 0.2,
     };
     let prometheus = flags.value("--prometheus-listen").map(str::to_owned);
     let service = Some("polytel-demo".to_owned());
-    if env_names_destination() {
+    let metrics_exporter = prometheus.as_ref().map(|_| "otlp,prometheus".to_owned());
+    let options = backend_options(&flags)?;
+    if options.backend.is_some() || options.endpoint.is_some() || env_names_destination() {
         let t = Telemetry::configure(Options {
             service_name: service,
-            metrics_exporter: prometheus.as_ref().map(|_| "otlp,prometheus".to_owned()),
+            metrics_exporter,
             prometheus_listen: prometheus,
-            ..Default::default()
+            ..options
         })?;
-        println!("Sending the demo workload as the OTEL_* environment says:\n{}", t.describe()?);
+        println!("Sending the demo workload to:\n\n{}", plan_text(&t.describe()?)?);
         polytel::demo::run_agent_workload(&t, pace);
         let flushed = t.force_flush(Duration::from_secs(10));
         println!("{}", t.stats()?);
@@ -198,7 +241,7 @@ fn demo(args: &[String]) -> Result<()> {
         service_name: service,
         backend: Some("otlp".into()),
         endpoint: Some(receiver.endpoint()),
-        metrics_exporter: prometheus.as_ref().map(|_| "otlp,prometheus".to_owned()),
+        metrics_exporter,
         prometheus_listen: prometheus,
         env: Some(BTreeMap::new()),
         ..Default::default()
@@ -242,29 +285,83 @@ fn serve_prometheus(t: &Telemetry) {
 }
 
 fn check(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(
-        args,
-        &["--backend", "--endpoint", "--protocol", "--header", "--service-name", "--compression"],
-        &[],
-    )?;
-    let mut headers = BTreeMap::new();
-    for h in flags.values("--header") {
-        let (k, v) = h.split_once('=').ok_or_else(|| anyhow!("--header takes NAME=VALUE, got {h:?}"))?;
-        headers.insert(k.trim().to_owned(), v.trim().to_owned());
+    let flags = Flags::parse(args, &[&["--service-name"], BACKEND_FLAGS].concat(), &["--json"])?;
+    let options =
+        Options { service_name: flags.value("--service-name").map(str::to_owned), ..backend_options(&flags)? };
+    let mut core = CoreInstance::create(&options.core_config(0)?)?.map_err(|e| anyhow!(e))?;
+    let described = core.describe()?;
+    if flags.has("--json") {
+        println!("{described}");
+    } else {
+        print!("{}", plan_text(&described)?);
     }
-    let options = Options {
-        backend: flags.value("--backend").map(str::to_owned),
-        endpoint: flags.value("--endpoint").map(str::to_owned),
-        protocol: flags.value("--protocol").map(str::to_owned),
-        compression: flags.value("--compression").map(str::to_owned),
-        service_name: flags.value("--service-name").map(str::to_owned),
-        headers: (!headers.is_empty()).then_some(headers),
-        ..Default::default()
-    };
-    let config = options.core_config(0);
-    let mut core = CoreInstance::create(&config)?.map_err(|e| anyhow!(e))?;
-    println!("{}", core.describe()?);
     Ok(())
+}
+
+/// The core's description of where signals go, as text: per signal each
+/// destination with its URL, protocol, encoding and masked headers.
+fn plan_text(described: &str) -> Result<String> {
+    use std::fmt::Write as _;
+    let d: serde_json::Value = serde_json::from_str(described)?;
+    let mut out = String::new();
+    if d["disabled"].as_bool() == Some(true) {
+        return Ok("disabled (OTEL_SDK_DISABLED or the option disabled): nothing is recorded or sent\n".into());
+    }
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    for signal in ["traces", "metrics", "logs"] {
+        let routes = d[signal].as_array().cloned().unwrap_or_default();
+        if routes.is_empty() {
+            writeln!(out, "{signal}: not sent")?;
+        }
+        for r in routes {
+            match r["exporter"].as_str() {
+                Some("otlp") => {
+                    writeln!(out, "{signal} → {}", text(&r["backend"]))?;
+                    writeln!(out, "  url          {}", text(&r["url"]))?;
+                    writeln!(
+                        out,
+                        "  protocol     {} ({}), compression {}",
+                        text(&r["protocol"]),
+                        text(&r["content_type"]),
+                        text(&r["compression"])
+                    )?;
+                    writeln!(
+                        out,
+                        "  limits       {} ms per request, {} bytes per request",
+                        r["timeout_ms"], r["max_request_bytes"]
+                    )?;
+                    if let Some(headers) = r["headers"].as_object().filter(|h| !h.is_empty()) {
+                        for (i, (name, value)) in headers.iter().enumerate() {
+                            let label = if i == 0 { "headers" } else { "" };
+                            writeln!(out, "  {label:<12} {name}: {}", text(value))?;
+                        }
+                    }
+                }
+                Some("prometheus") => writeln!(
+                    out,
+                    "{signal} → prometheus scrape endpoint at http://{}{}",
+                    text(&r["listen"]),
+                    text(&r["path"])
+                )?,
+                Some(other) => writeln!(out, "{signal} → {other} (standard output)")?,
+                None => {}
+            }
+            if signal == "metrics" && r["exporter"].as_str() != Some("prometheus") {
+                writeln!(
+                    out,
+                    "  temporality  {}, every {} ms",
+                    text(&d["temporality"]),
+                    d["metric_export_interval_ms"]
+                )?;
+            }
+        }
+    }
+    let service = &d["resource"]["service.name"];
+    writeln!(out, "service.name: {}", text(service))?;
+    for w in d["warnings"].as_array().into_iter().flatten() {
+        writeln!(out, "notice: {}", text(w))?;
+    }
+    Ok(out)
 }
 
 fn component(args: &[String]) -> Result<()> {

@@ -30,30 +30,37 @@ fn repo_root() -> PathBuf {
 pub struct Collector {
     child: Child,
     port: u16,
+    grpc_port: u16,
     dir: PathBuf,
     stderr_path: PathBuf,
 }
 
 impl Collector {
-    /// Builds (if needed) and starts a collector on a free loopback port and
-    /// waits until it accepts connections. Panics if any step fails.
+    /// Builds (if needed) and starts a collector on two free loopback ports
+    /// (OTLP/HTTP and OTLP/gRPC) and waits until both accept connections.
+    /// Panics if any step fails.
     pub fn start() -> Collector {
         let binary = install();
         let template_path = repo_root().join("scripts/collector/config.yaml.tmpl");
         let template = fs::read_to_string(&template_path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
-        assert!(template.contains("__HTTP_ENDPOINT__"), "{} has no __HTTP_ENDPOINT__", template_path.display());
+        for placeholder in ["__HTTP_ENDPOINT__", "__GRPC_ENDPOINT__"] {
+            assert!(template.contains(placeholder), "{} has no {placeholder}", template_path.display());
+        }
 
         // The port is free when picked but could be taken before the collector
         // binds it (another test picking the same one): then try another.
         let mut failures = Vec::new();
         for _attempt in 0..3 {
             let port = super::free_port();
+            let grpc_port = std::iter::repeat_with(super::free_port).find(|p| *p != port).expect("a second port");
             let dir = super::unique_temp_dir("collector");
             let config_path = dir.join("otelcol.yaml");
             let stderr_path = dir.join("otelcol.stderr");
-            fs::write(&config_path, template.replace("__HTTP_ENDPOINT__", &format!("127.0.0.1:{port}")))
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
+            let config = template
+                .replace("__HTTP_ENDPOINT__", &format!("127.0.0.1:{port}"))
+                .replace("__GRPC_ENDPOINT__", &format!("127.0.0.1:{grpc_port}"));
+            fs::write(&config_path, config).unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
             let stderr = fs::File::create(&stderr_path)
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
             let child = Command::new(&binary)
@@ -63,13 +70,13 @@ impl Collector {
                 .stderr(Stdio::from(stderr))
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start the collector {}: {e}", binary.display()));
-            let mut collector = Collector { child, port, dir, stderr_path };
+            let mut collector = Collector { child, port, grpc_port, dir, stderr_path };
             match collector.wait_ready() {
                 Ok(()) => return collector,
                 Err(why) => {
                     let output = collector.output();
                     let port_taken = output.contains("address already in use");
-                    failures.push(format!("port {port}: {why}\n--- collector stderr ---\n{output}"));
+                    failures.push(format!("ports {port} and {grpc_port}: {why}\n--- collector stderr ---\n{output}"));
                     drop(collector);
                     if !port_taken {
                         break;
@@ -80,21 +87,21 @@ impl Collector {
         panic!("the OpenTelemetry Collector did not start:\n{}", failures.join("\n"));
     }
 
-    /// Ready = still running, its own log says so, and the port takes connections.
+    /// Ready = still running, its own log says so, and both ports take connections.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let addrs = [self.port, self.grpc_port].map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         loop {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
                 return Err(format!("the collector exited early with {status}"));
             }
             if self.output().contains(READY_LOG)
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                && addrs.iter().all(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok())
             {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!("not accepting connections on {addr} after {READY_TIMEOUT:?}"));
+                return Err(format!("not accepting connections on {addrs:?} after {READY_TIMEOUT:?}"));
             }
             sleep(Duration::from_millis(20));
         }
@@ -107,6 +114,11 @@ impl Collector {
     /// The base URL to give polytel as its OTLP endpoint.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The OTLP/gRPC receiver, as a gRPC target (h2c).
+    pub fn grpc_target(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
     /// Everything the collector has written to stderr so far.
