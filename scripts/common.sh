@@ -38,3 +38,32 @@ setup_prometheus() {
   step "Prometheus"
   "$repo/scripts/install-prometheus.sh" >/dev/null
 }
+
+# The Python binding: a virtualenv outside the clone with the pinned tools of
+# bindings/python/requirements-dev.txt (pip's downloads cached), the core
+# component copied into the package, and the package installed as a user
+# would (not editable). Needs setup_rust first. Sets python_venv.
+setup_python() {
+  need python3 "for the Python binding (3.9 or newer)"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
+    || { echo "setup: the Python binding needs python3 >= 3.9, found $(python3 --version 2>&1)" >&2; exit 1; }
+  python_venv="${POLYTEL_CACHE}/venv-python"
+  export PIP_CACHE_DIR="${POLYTEL_CACHE}/pip"
+  export PIP_DISABLE_PIP_VERSION_CHECK=1
+  local req="${repo}/bindings/python/requirements-dev.txt"
+  local stamp="${python_venv}/.requirements.sha256"
+  local want
+  want="$(cat "${req}" <(python3 --version 2>&1) | sha256sum | cut -d' ' -f1)"
+  step "Python: virtualenv ${python_venv}"
+  if [[ ! -x "${python_venv}/bin/python" ]] || ! "${python_venv}/bin/python" -c '' 2>/dev/null \
+      || [[ "$(cat "${stamp}" 2>/dev/null)" != "${want}" ]]; then
+    rm -rf "${python_venv}"
+    python3 -m venv "${python_venv}"
+    "${python_venv}/bin/python" -m pip install --quiet -r "${req}"
+    echo "${want}" >"${stamp}"
+  fi
+  step "Python: the core component into bindings/python, then pip install ./bindings/python"
+  POLYTEL_SKIP_CARGO=1 "${repo}/bindings/python/build.sh"
+  "${python_venv}/bin/python" -m pip install --quiet --no-build-isolation --no-deps --force-reinstall \
+    "${repo}/bindings/python"
+}

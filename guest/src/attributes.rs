@@ -67,6 +67,14 @@ pub fn int_value(i: i64) -> AnyValue {
     AnyValue { value: Some(Value::IntValue(i)) }
 }
 
+/// The text of a string value; `None` for other kinds.
+pub fn string_of(value: Option<&AnyValue>) -> Option<&str> {
+    match value?.value.as_ref()? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
 pub fn key_value(key: impl Into<String>, value: AnyValue) -> KeyValue {
     KeyValue { key: key.into(), value: Some(value), ..Default::default() }
 }

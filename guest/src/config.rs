@@ -242,6 +242,11 @@ impl Config {
                 }
             }
         }
+        if let Some(unknown) = options.keys().find(|k| !crate::config_file::is_option(k)) {
+            return Err(format!(
+                "The option {unknown:?} is not known; the README lists the options and each backend's settings."
+            ));
+        }
         let preset_settings = take_preset_settings(&mut options)?;
         let opts: Options = serde_json::from_value(serde_json::Value::Object(options))
             .map_err(|e| format!("The options are not valid: {e}."))?;
@@ -316,11 +321,9 @@ impl Config {
         let service_name = resource
             .iter()
             .find(|kv| kv.key == "service.name")
-            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => Some(s.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+            .and_then(|kv| crate::attributes::string_of(kv.value.as_ref()))
+            .unwrap_or_default()
+            .to_owned();
         let routes = crate::routes::build(
             &mut env,
             RouteInputs { opts, presets: &preset_settings, host_grpc: input.host.grpc, service_name: &service_name },

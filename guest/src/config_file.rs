@@ -75,6 +75,11 @@ const OPTIONS: &[(&str, &[&str])] = &[
     ("log_export_timeout_ms", &["OTEL_BLRP_EXPORT_TIMEOUT"]),
 ];
 
+/// Whether `name` is an option: one of `Options`' fields or a preset setting.
+pub fn is_option(name: &str) -> bool {
+    name == "config_file" || OPTIONS.iter().any(|(o, _)| *o == name) || presets::KEYS.iter().any(|k| k.option == name)
+}
+
 /// Whether an environment variable that supplies `option` is set.
 fn set_in_env(option: &str, names: &[&str], env: &BTreeMap<String, String>) -> bool {
     let set = |name: &str| env.get(name).is_some_and(|v| !v.trim().is_empty());
@@ -161,6 +166,18 @@ mod tests {
         assert_eq!(v["max_queue_size"], 100);
         assert_eq!(v["propagators"], serde_json::json!(["tracecontext"]));
         assert_eq!(v["headers"], serde_json::json!({"x-team": "a"}));
+    }
+
+    #[test]
+    fn the_option_table_names_every_option() {
+        // serde lists the fields it expects when it meets an unknown one.
+        let e = serde_json::from_str::<crate::config::Options>(r#"{"__unknown__": 1}"#).err().unwrap().to_string();
+        let expected: Vec<&str> = e.split('`').skip(3).step_by(2).collect();
+        let mut table: Vec<&str> = OPTIONS.iter().map(|(o, _)| *o).chain(["config_file"]).collect();
+        let mut fields = expected.clone();
+        table.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(fields, table, "{e}");
     }
 
     #[test]

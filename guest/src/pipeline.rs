@@ -199,7 +199,11 @@ impl Pipeline {
             .config
             .resource
             .iter()
-            .map(|kv| (kv.key.clone(), serde_json::Value::String(crate::console::value_text(kv.value.as_ref()))))
+            .map(|kv| {
+                let text = crate::attributes::string_of(kv.value.as_ref())
+                    .map_or_else(|| crate::console::value_text(kv.value.as_ref()), str::to_owned);
+                (kv.key.clone(), serde_json::Value::String(text))
+            })
             .collect();
         let temporality = match self.config.metrics.temporality {
             crate::config::Temporality::Cumulative => "cumulative",
