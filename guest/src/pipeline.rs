@@ -342,6 +342,10 @@ impl Pipeline {
     }
 
     pub fn poll(&mut self, now: u64, flush: bool) -> PollResult {
+        if self.config.disabled {
+            // Nothing is ever recorded, so there is nothing to collect or send.
+            return PollResult { next_poll: u64::MAX, warnings: self.warnings.take(), ..Default::default() };
+        }
         let mut out = PollResult::default();
         for batch in self.spans.due(now, flush, self.pending_items(Signal::Traces)) {
             for (_, s) in &batch {

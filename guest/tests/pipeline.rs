@@ -271,3 +271,14 @@ fn disabled_pipeline_is_a_no_op() {
     assert!(p.plan().contains(r#""disabled":true"#));
     assert_eq!(p.stats().spans.received, 0);
 }
+
+#[test]
+fn a_disabled_pipeline_never_asks_to_be_polled() {
+    let mut p = pipeline(r#""disabled":true,"metrics_exporter":"otlp""#);
+    p.register_instrument(r#"{"name":"c","kind":"counter"}"#);
+    p.record_metrics(r#"[{"instrument":0,"value":1}]"#);
+    p.record_spans(&batch(0..3));
+    let out = p.poll(T0, true);
+    assert!(out.exports.is_empty() && !out.observe, "{out:?}");
+    assert_eq!(out.next_poll, u64::MAX);
+}

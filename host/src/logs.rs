@@ -35,7 +35,14 @@ impl Severity {
 }
 
 /// A log record being put together; `emit` sends it.
-pub struct LogBuilder {
+///
+/// With logs going nowhere (or telemetry disabled) it is empty: a null
+/// pointer that each method passes along in a register, so a record that is
+/// never written costs a branch per call, no copy of its parts, no allocation.
+pub struct LogBuilder(Option<Box<Draft>>);
+
+/// What a record to be written holds until it is emitted.
+struct Draft {
     shared: Arc<Shared>,
     severity: Severity,
     message: String,
@@ -47,44 +54,71 @@ pub struct LogBuilder {
 }
 
 impl LogBuilder {
-    pub(crate) fn new(shared: Arc<Shared>, severity: Severity, message: String) -> Self {
-        LogBuilder {
-            shared,
+    #[inline]
+    pub(crate) fn new(shared: &Arc<Shared>, severity: Severity, message: impl Into<String>) -> Self {
+        if !shared.plan.logs {
+            // The message is never read: do not copy it.
+            return LogBuilder(None);
+        }
+        LogBuilder(Some(Box::new(Draft {
+            shared: shared.clone(),
             severity,
-            message,
+            message: message.into(),
             attributes: String::new(),
             span: None,
             event_name: String::new(),
             scope: None,
-        }
+        })))
     }
 
+    #[inline]
     pub fn attribute(mut self, key: &str, value: impl AttributeValue) -> Self {
-        push_member(&mut self.attributes, key, &value);
+        if let Some(d) = &mut self.0 {
+            push_member(&mut d.attributes, key, &value);
+        }
         self
     }
 
     /// The span this record belongs to: its trace and span ids go with it.
+    /// A span without ids (from disabled telemetry) leaves the record without any.
+    #[inline]
     pub fn span(mut self, span: &SpanContext) -> Self {
-        self.span = Some(span.clone());
+        if let Some(d) = &mut self.0 {
+            if span.is_valid() {
+                d.span = Some(span.clone());
+            }
+        }
         self
     }
 
     /// Makes the record an event with this name.
+    #[inline]
     pub fn event_name(mut self, name: impl Into<String>) -> Self {
-        self.event_name = name.into();
-        self
-    }
-
-    pub fn scope(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
-        self.scope = Some((name.into(), version.into()));
-        self
-    }
-
-    pub fn emit(self) {
-        if !self.shared.plan.logs {
-            return;
+        if let Some(d) = &mut self.0 {
+            d.event_name = name.into();
         }
+        self
+    }
+
+    #[inline]
+    pub fn scope(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        if let Some(d) = &mut self.0 {
+            d.scope = Some((name.into(), version.into()));
+        }
+        self
+    }
+
+    #[inline]
+    pub fn emit(self) {
+        if let Some(d) = self.0 {
+            d.write();
+        }
+    }
+}
+
+impl Draft {
+    /// Writes the record into the buffer.
+    fn write(self) {
         let now = self.shared.now();
         let mut out = String::with_capacity(128 + self.message.len() + self.attributes.len());
         let _ = write!(

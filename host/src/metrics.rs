@@ -23,10 +23,18 @@ struct Instrument {
 }
 
 impl Instrument {
+    /// Disabled (or no metrics exporter): one branch, nothing else.
+    #[inline]
     fn measure(&self, value: f64, attributes: &Attributes, span: Option<&SpanContext>) {
-        if !self.shared.plan.metrics {
-            return;
+        if self.shared.plan.metrics {
+            self.write(value, attributes, span);
         }
+    }
+
+    /// Writes the measurement's record into the buffer.
+    fn write(&self, value: f64, attributes: &Attributes, span: Option<&SpanContext>) {
+        // A span without ids (from disabled telemetry) gives no exemplar context.
+        let span = span.filter(|s| s.is_valid());
         self.shared.enqueue(Signal::Metrics, measurement(self.id, value, attributes, span, || self.shared.now()));
     }
 }
@@ -99,34 +107,40 @@ instruments! {
 
 impl Counter {
     /// Adds a non-negative `increment`; negative ones are dropped and counted by the core.
+    #[inline]
     pub fn add(&self, increment: f64, attributes: &Attributes) {
         self.0.measure(increment, attributes, None)
     }
 
     /// As `add`, inside `span` (the measurement may become an exemplar).
+    #[inline]
     pub fn add_in(&self, span: &SpanContext, increment: f64, attributes: &Attributes) {
         self.0.measure(increment, attributes, Some(span))
     }
 }
 
 impl UpDownCounter {
+    #[inline]
     pub fn add(&self, delta: f64, attributes: &Attributes) {
         self.0.measure(delta, attributes, None)
     }
 }
 
 impl Histogram {
+    #[inline]
     pub fn record(&self, value: f64, attributes: &Attributes) {
         self.0.measure(value, attributes, None)
     }
 
     /// As `record`, inside `span` (the measurement may become an exemplar).
+    #[inline]
     pub fn record_in(&self, span: &SpanContext, value: f64, attributes: &Attributes) {
         self.0.measure(value, attributes, Some(span))
     }
 }
 
 impl Gauge {
+    #[inline]
     pub fn record(&self, value: f64, attributes: &Attributes) {
         self.0.measure(value, attributes, None)
     }

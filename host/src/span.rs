@@ -39,6 +39,16 @@ pub struct SpanContext {
 }
 
 impl SpanContext {
+    /// No span: all-zero ids. A span started while telemetry is disabled
+    /// carries it when it has no parent; `inject` writes no `traceparent` for it.
+    pub(crate) const INVALID: SpanContext =
+        SpanContext { trace_id: [0; 16], span_id: [0; 8], sampled: false, remote: false, trace_state: String::new() };
+
+    /// Whether both ids are set (not all zero), as W3C trace context requires.
+    pub(crate) fn is_valid(&self) -> bool {
+        self.trace_id != [0; 16] && self.span_id != [0; 8]
+    }
+
     pub fn trace_id_hex(&self) -> String {
         to_hex(&self.trace_id)
     }
@@ -66,29 +76,72 @@ struct Recording {
 
 /// Configures a span before it starts.
 pub struct SpanBuilder {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) name: String,
-    pub(crate) kind: SpanKind,
-    pub(crate) parent: Option<SpanContext>,
-    pub(crate) attributes: String,
-    pub(crate) links: String,
-    pub(crate) scope: Option<(String, String)>,
+    /// None while telemetry is disabled: then nothing is shared, nothing is
+    /// counted (not even the Arc's references), and the span is a no-op.
+    shared: Option<Arc<Shared>>,
+    name: String,
+    kind: SpanKind,
+    parent: Option<SpanContext>,
+    attributes: String,
+    links: String,
+    scope: Option<(String, String)>,
 }
 
+// The builder's and the span's methods are `#[inline]` so that, disabled or
+// not recording, a call folds to a branch in the caller instead of moving the
+// builder (a few hundred bytes) in and out of a call.
 impl SpanBuilder {
+    /// A builder for a root span of `shared`'s telemetry.
+    #[inline]
+    pub(crate) fn new(shared: &Arc<Shared>, name: impl Into<String>) -> SpanBuilder {
+        if shared.plan.disabled {
+            // The name is never read: do not copy it.
+            return SpanBuilder::with(None, String::new());
+        }
+        SpanBuilder::with(Some(shared.clone()), name.into())
+    }
+
+    #[inline]
+    fn with(shared: Option<Arc<Shared>>, name: String) -> SpanBuilder {
+        SpanBuilder {
+            shared,
+            name,
+            kind: SpanKind::Internal,
+            parent: None,
+            attributes: String::new(),
+            links: String::new(),
+            scope: None,
+        }
+    }
+
+    /// Whether the span can record: with traces going nowhere (or disabled)
+    /// it cannot, and what would only be recorded is skipped.
+    #[inline]
+    fn may_record(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.plan.traces)
+    }
+
+    #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
     }
+    #[inline]
     pub fn parent(mut self, parent: &SpanContext) -> Self {
         self.parent = Some(parent.clone());
         self
     }
+    #[inline]
     pub fn attribute(mut self, key: &str, value: impl AttributeValue) -> Self {
-        push_member(&mut self.attributes, key, &value);
+        if self.may_record() {
+            push_member(&mut self.attributes, key, &value);
+        }
         self
     }
     pub fn link(mut self, to: &SpanContext, attributes: &[(String, Value)]) -> Self {
+        if !self.may_record() {
+            return self;
+        }
         if !self.links.is_empty() {
             self.links.push(',');
         }
@@ -106,67 +159,94 @@ impl SpanBuilder {
         self
     }
     /// The instrumentation scope (library name and version) the span belongs to.
+    #[inline]
     pub fn scope(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
-        self.scope = Some((name.into(), version.into()));
+        if self.may_record() {
+            self.scope = Some((name.into(), version.into()));
+        }
         self
     }
 
-    pub fn start(self) -> Span {
-        let shared = self.shared;
-        let trace_id = match &self.parent {
+    #[inline]
+    pub fn start(mut self) -> Span {
+        match self.shared.take() {
+            Some(shared) => self.start_with(shared),
+            // Disabled: a no-op, like the OpenTelemetry API's tracer without an
+            // SDK. No ids drawn, no clock read, nothing recorded. The span
+            // carries its parent's context, so propagation still works, or none.
+            None => Span { shared: None, context: self.parent.unwrap_or(SpanContext::INVALID), recording: None },
+        }
+    }
+
+    fn start_with(self, shared: Arc<Shared>) -> Span {
+        // A parent without ids (a span of disabled telemetry) is no parent.
+        let parent = self.parent.filter(SpanContext::is_valid);
+        let trace_id = match &parent {
             Some(p) => p.trace_id,
             None => shared.next_trace_id(),
         };
         let span_id = shared.next_span_id();
-        let sampled = match &self.parent {
+        let sampled = match &parent {
             Some(p) if shared.plan.sampler.parent_based => p.sampled,
-            _ => !shared.plan.disabled && shared.plan.sampler.samples_root(&trace_id),
+            _ => shared.plan.sampler.samples_root(&trace_id),
         };
         let context = SpanContext {
             trace_id,
             span_id,
             sampled,
             remote: false,
-            trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
+            trace_state: parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
         };
         // With traces going nowhere, spans still carry context but record nothing.
-        let recording = (sampled && shared.plan.traces).then(|| Recording {
-            name: self.name,
-            kind: self.kind,
-            parent: self.parent,
-            start: shared.now(),
-            attributes: self.attributes,
-            events: String::new(),
-            links: self.links,
-            status: Status::Unset,
-            scope: self.scope,
+        let recording = (sampled && shared.plan.traces).then(|| {
+            Box::new(Recording {
+                name: self.name,
+                kind: self.kind,
+                parent,
+                start: shared.now(),
+                attributes: self.attributes,
+                events: String::new(),
+                links: self.links,
+                status: Status::Unset,
+                scope: self.scope,
+            })
         });
-        Span { shared, context, recording }
+        Span { shared: Some(shared), context, recording }
     }
 }
 
 /// A started span. Ends when `end` is called or when it is dropped.
 pub struct Span {
-    shared: Arc<Shared>,
+    /// None while telemetry is disabled; always Some while recording.
+    shared: Option<Arc<Shared>>,
     context: SpanContext,
-    recording: Option<Recording>,
+    /// Boxed, so that a span that does not record is small and cheap to drop.
+    recording: Option<Box<Recording>>,
 }
 
 impl Span {
+    #[inline]
     pub fn context(&self) -> &SpanContext {
         &self.context
     }
 
+    #[inline]
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()
     }
 
     /// A builder for a child of this span.
+    #[inline]
     pub fn child(&self, name: impl Into<String>) -> SpanBuilder {
-        self.shared.builder(name.into()).parent(&self.context)
+        let builder = match &self.shared {
+            Some(shared) => SpanBuilder::new(shared, name),
+            None => SpanBuilder::with(None, String::new()),
+        };
+        builder.parent(&self.context)
     }
 
     /// Sets an attribute; a later value for the same key replaces an earlier one.
+    #[inline]
     pub fn set_attribute(&mut self, key: &str, value: impl AttributeValue) {
         if let Some(r) = &mut self.recording {
             push_member(&mut r.attributes, key, &value);
@@ -174,8 +254,8 @@ impl Span {
     }
 
     pub fn add_event(&mut self, name: &str, attributes: &[(String, Value)]) {
-        if let Some(r) = &mut self.recording {
-            let time = self.shared.now();
+        if let (Some(r), Some(shared)) = (&mut self.recording, &self.shared) {
+            let time = shared.now();
             let e = start_event(&mut r.events, time);
             e.push_str(r#","name":"#);
             push_json_str(e, name);
@@ -189,8 +269,8 @@ impl Span {
 
     /// Records an exception as an `exception` event (type, message, stack trace).
     pub fn record_exception(&mut self, kind: &str, message: &str, stacktrace: &str) {
-        if let Some(r) = &mut self.recording {
-            let time = self.shared.now();
+        if let (Some(r), Some(shared)) = (&mut self.recording, &self.shared) {
+            let time = shared.now();
             let e = start_event(&mut r.events, time);
             e.push_str(r#","exception":{"type":"#);
             push_json_str(e, kind);
@@ -206,7 +286,9 @@ impl Span {
 
     /// Records `err` as an exception; its type name is the Rust type's path.
     pub fn record_error<E: std::error::Error>(&mut self, err: &E) {
-        self.record_exception(std::any::type_name::<E>(), &err.to_string(), "");
+        if self.recording.is_some() {
+            self.record_exception(std::any::type_name::<E>(), &err.to_string(), "");
+        }
     }
 
     pub fn set_status(&mut self, status: Status) {
@@ -219,20 +301,30 @@ impl Span {
         }
     }
 
+    #[inline]
     pub fn end(mut self) {
         self.finish();
     }
 
+    #[inline]
     fn finish(&mut self) {
-        if let Some(r) = self.recording.take() {
-            let end = self.shared.now();
+        if self.recording.is_some() {
+            self.export();
+        }
+    }
+
+    /// Writes the span's record into the buffer.
+    fn export(&mut self) {
+        if let (Some(r), Some(shared)) = (self.recording.take(), &self.shared) {
+            let end = shared.now();
             let record = span_record(&self.context, &r, end);
-            self.shared.enqueue(polytel_core::pipeline::Signal::Traces, record);
+            shared.enqueue(polytel_core::pipeline::Signal::Traces, record);
         }
     }
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
         self.finish();
     }

@@ -22,7 +22,7 @@ use crate::metrics::{InstrumentBuilder, Observers};
 use crate::options::{Clock, Options};
 use crate::prometheus::PrometheusServer;
 use crate::runtime::{wit, CoreInstance};
-use crate::span::{SpanBuilder, SpanContext, SpanKind};
+use crate::span::{SpanBuilder, SpanContext};
 
 /// What the core told the host to apply on its hot path.
 #[derive(Clone, Debug, Deserialize)]
@@ -157,18 +157,6 @@ impl Shared {
         next_trace_id(&mut self.draw_state(2))
     }
 
-    pub(crate) fn builder(self: &Arc<Self>, name: String) -> SpanBuilder {
-        SpanBuilder {
-            shared: self.clone(),
-            name,
-            kind: SpanKind::Internal,
-            parent: None,
-            attributes: String::new(),
-            links: String::new(),
-            scope: None,
-        }
-    }
-
     pub(crate) fn enqueue(&self, signal: Signal, record: String) {
         let mut b = lock(&self.buffer);
         let records = b.records.of(signal);
@@ -266,20 +254,23 @@ impl Telemetry {
             Some(listen) => Some(PrometheusServer::start(listen, shared.clone())?),
             None => None,
         };
-        let worker_shared = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("polytel-export".into())
-            .spawn(move || Worker::new(worker_shared).run())?;
-        Ok(Telemetry {
-            shared,
-            worker: Arc::new(Mutex::new(Some(handle))),
-            prometheus: Arc::new(Mutex::new(prometheus)),
-        })
+        // Disabled, nothing is ever buffered or exported: no worker, no polling.
+        let handle = if shared.plan.disabled {
+            None
+        } else {
+            let worker_shared = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("polytel-export".into())
+                    .spawn(move || Worker::new(worker_shared).run())?,
+            )
+        };
+        Ok(Telemetry { shared, worker: Arc::new(Mutex::new(handle)), prometheus: Arc::new(Mutex::new(prometheus)) })
     }
 
     /// A builder for a new span (a root unless given a parent).
     pub fn span(&self, name: impl Into<String>) -> SpanBuilder {
-        self.shared.builder(name.into())
+        SpanBuilder::new(&self.shared, name)
     }
 
     /// A monotonic counter: `add` takes non-negative increments.
@@ -322,7 +313,7 @@ impl Telemetry {
 
     /// A log record of `severity` with `message` as its body; `emit` sends it.
     pub fn log(&self, severity: Severity, message: impl Into<String>) -> LogBuilder {
-        LogBuilder::new(self.shared.clone(), severity, message.into())
+        LogBuilder::new(&self.shared, severity, message)
     }
 
     /// Where /metrics is served, with the prometheus exporter.
@@ -396,7 +387,7 @@ impl Telemetry {
     pub fn force_flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut b = lock(&self.shared.buffer);
-        if b.stop {
+        if b.stop || self.shared.plan.disabled {
             return true;
         }
         b.flush_asked += 1;

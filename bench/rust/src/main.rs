@@ -1,14 +1,17 @@
 //! polytel vs the official OpenTelemetry SDK for Rust (spans, then metrics),
-//! and the core as wasm vs native. One run prints everything; see README.md
-//! for what is measured.
+//! the core as wasm vs native, and both switched off (polytel disabled vs the
+//! official API's no-op). One run prints everything; see README.md for what
+//! is measured.
 //!
 //!   cargo run --release -p polytel-bench
 //!
 //! Optional: BENCH_SPANS (spans per repetition, default 200000), BENCH_REPS
 //! (repetitions, default 5), BENCH_ENCODE_ITERS (batches per encode
 //! repetition, default 100), BENCH_MEASUREMENTS (counter adds and histogram
-//! records per repetition, default 200000).
+//! records per repetition, default 200000), BENCH_NOOP_OPS (operations per
+//! repetition of the no-op part, default 2000000).
 
+mod disabled;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -41,6 +44,10 @@ const CHUNK: usize = 10_000;
 const POLYTEL_SERVICE: &str = "bench-polytel";
 const OTEL_SERVICE: &str = "bench-otel";
 
+/// Counts allocations per thread, for the no-op part (a thread-local add per allocation).
+#[global_allocator]
+static ALLOCATOR: disabled::CountingAllocator = disabled::CountingAllocator;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -50,6 +57,7 @@ fn main() -> Result<()> {
     let reps = env_usize("BENCH_REPS", 5).max(1);
     let encode_iters = env_usize("BENCH_ENCODE_ITERS", 100).max(1);
     let measurements = env_usize("BENCH_MEASUREMENTS", 200_000).max(CHUNK) / CHUNK * CHUNK;
+    let noop_ops = env_usize("BENCH_NOOP_OPS", 2_000_000).max(1000);
     print_machine();
     if let Some((k, _)) = std::env::vars().find(|(k, _)| k.starts_with("OTEL_")) {
         println!("WARNING: {k} is set; the official SDK reads OTEL_* variables (polytel is given an empty env).");
@@ -60,6 +68,8 @@ fn main() -> Result<()> {
     encode_throughput(encode_iters, 7)?;
     println!();
     metrics::measurement_cost(measurements, reps)?;
+    println!();
+    disabled::noop_cost(noop_ops, 9)?;
     println!();
     println!("load average at end (1/5/15 min): {}", loadavg());
     Ok(())

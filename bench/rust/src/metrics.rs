@@ -24,12 +24,12 @@ const MODELS: [&str; 4] = ["gpt-4o", "claude-sonnet-4", "gemini-2.5-pro", "llama
 const INTERVAL: Duration = Duration::from_millis(1000);
 
 /// The attributes of measurement `i` (model, attempt, ok): 12 distinct sets, cycling.
-fn series(i: usize) -> (&'static str, i64, bool) {
+pub(crate) fn series(i: usize) -> (&'static str, i64, bool) {
     (MODELS[i % MODELS.len()], (i % 3) as i64 + 1, i.is_multiple_of(2))
 }
 
 /// The value histogram measurement `i` records: 0.05 s to 2 s.
-fn duration(i: usize) -> f64 {
+pub(crate) fn duration(i: usize) -> f64 {
     0.05 * (i % 40 + 1) as f64
 }
 
