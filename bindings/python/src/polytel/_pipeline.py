@@ -32,6 +32,8 @@ _M64 = (1 << 64) - 1
 #: What splitmix64 adds to its state per value drawn (``wit/polytel.wit``).
 _GAMMA = 0x9E3779B97F4A7C15
 _SIGNALS = ("traces", "metrics", "logs")
+# Seconds the worker sleeps at most between polls when nothing wakes it.
+_LONGEST_WAIT = 3600.0
 
 #: Unix nanoseconds for every timestamp.
 Clock = Callable[[], int]
@@ -464,7 +466,9 @@ class Pipeline:
                     self._spans, self._metrics, self._logs = [], [], []
                     return taken, (self._flush_asked if flush else None), self._stop
                 left = 1.0 if self._next_poll is None else self._next_poll - now
-                self._wake.wait(left)
+                # The core may say "never" (u64::MAX): records, flushes and
+                # stops wake the worker anyway, and a timed wait must fit time_t.
+                self._wake.wait(min(left, _LONGEST_WAIT))
 
     def _ship_one(self, signal: str, records: List[Dict[str, Any]]) -> None:
         """Hands one signal's records to the core in one call (core lock held)."""
