@@ -217,6 +217,9 @@ pub struct Config {
     pub prometheus: Option<String>,
     pub propagators: Propagators,
     pub seed: u64,
+    /// A signal goes to Azure Monitor: JSON-lines logs carry `operation_Id`
+    /// and `operation_ParentId`.
+    pub azure_correlation: bool,
     /// Shown once, at the first poll.
     pub warnings: Vec<String>,
 }
@@ -330,7 +333,7 @@ impl Config {
         )?;
         let metrics = metric_settings(&mut env, opts, routes.temporality, routes.delta_only);
         let prometheus = if routes.prometheus_pull { Some(prometheus_listen(&mut env, opts)?) } else { None };
-        let Routes { traces, metrics: metric_routes, logs, .. } = routes;
+        let Routes { traces, metrics: metric_routes, logs, azure_correlation, .. } = routes;
 
         Ok(Config {
             disabled,
@@ -347,6 +350,7 @@ impl Config {
             prometheus,
             propagators,
             seed,
+            azure_correlation,
             warnings,
         })
     }
@@ -356,6 +360,15 @@ impl Config {
             Signal::Traces => &self.traces,
             Signal::Metrics => &self.metric_routes,
             Signal::Logs => &self.logs,
+        }
+    }
+
+    /// A route, to follow a redirect (`Route::Azure` keeps the new host).
+    pub fn route_mut(&mut self, signal: Signal, index: usize) -> Option<&mut Route> {
+        match signal {
+            Signal::Traces => self.traces.get_mut(index),
+            Signal::Metrics => self.metric_routes.get_mut(index),
+            Signal::Logs => self.logs.get_mut(index),
         }
     }
 }

@@ -29,6 +29,14 @@ pub enum Outcome {
         body: Vec<u8>,
     },
     Failed(String),
+    /// A 3xx answer the host did not follow, with its Location header. Only
+    /// the Azure Monitor route acts on it (`azure::delivery`); for OTLP it is
+    /// final like any other 3xx. The WIT contract's http-response carries no
+    /// Location yet, so today only native callers report this.
+    Redirect {
+        status: u16,
+        location: String,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -57,23 +65,10 @@ const MAX_RETRY_AFTER_NS: u64 = 300_000_000_000;
 /// Decides what happens after attempt number `attempts` (1-based) ended with
 /// `outcome`. `jitter` is a uniform random value in [0, 1).
 pub fn judge(outcome: &Outcome, encoding: Encoding, attempts: u32, now: u64, jitter: f64) -> Verdict {
-    let retry = |after: Option<u64>| -> Verdict {
-        if attempts >= MAX_ATTEMPTS {
-            return Verdict::Drop(DropReason::RetriesExhausted);
-        }
-        let delay = match after {
-            Some(d) if d > MAX_RETRY_AFTER_NS => return Verdict::Drop(DropReason::RetriesExhausted),
-            Some(d) => d,
-            None => {
-                let exp = BASE_BACKOFF_NS.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF_NS);
-                // Between half and all of the exponential delay.
-                exp / 2 + (exp as f64 / 2.0 * jitter) as u64
-            }
-        };
-        Verdict::Retry { at: now.saturating_add(delay) }
-    };
+    let retry = |after: Option<u64>| retry(after, attempts, now, jitter);
     match outcome {
         Outcome::Failed(_) => retry(None),
+        Outcome::Redirect { .. } => Verdict::Drop(DropReason::Rejected),
         Outcome::Response { status, retry_after, body } => match status {
             200..=299 => {
                 let (rejected, message) = partial_success(body, encoding);
@@ -96,6 +91,26 @@ pub fn judge(outcome: &Outcome, encoding: Encoding, attempts: u32, now: u64, jit
             _ => Verdict::Drop(DropReason::Rejected),
         },
     }
+}
+
+/// Another attempt after attempt number `attempts` (1-based): after the
+/// server's delay `after` (nanoseconds) if it gave one, else after an
+/// exponential backoff with jitter; or a drop when attempts ran out or the
+/// server asks for too long a wait.
+pub fn retry(after: Option<u64>, attempts: u32, now: u64, jitter: f64) -> Verdict {
+    if attempts >= MAX_ATTEMPTS {
+        return Verdict::Drop(DropReason::RetriesExhausted);
+    }
+    let delay = match after {
+        Some(d) if d > MAX_RETRY_AFTER_NS => return Verdict::Drop(DropReason::RetriesExhausted),
+        Some(d) => d,
+        None => {
+            let exp = BASE_BACKOFF_NS.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF_NS);
+            // Between half and all of the exponential delay.
+            exp / 2 + (exp as f64 / 2.0 * jitter) as u64
+        }
+    };
+    Verdict::Retry { at: now.saturating_add(delay) }
 }
 
 /// The delay of a google.rpc.RetryInfo in grpc-status-details-bin (base64

@@ -16,6 +16,16 @@ use crate::ids::to_hex;
 
 /// One JSON object per log record, each followed by '\n', records in input order.
 pub fn log_lines(resource_logs: &[ResourceLogs]) -> String {
+    log_lines_with(resource_logs, false)
+}
+
+/// The same; with `azure_correlation`, each record with a trace also carries
+/// Application Insights' names for it, `operation_Id` (the trace id) and
+/// `operation_ParentId` (the span id), as in the `traces` table
+/// (shared/reference/azure-monitor.md §4(b) "Tags": ai.operation.id and
+/// ai.operation.parentId, which for logs is the current span), so log lines
+/// collected from stdout join the telemetry the azure-monitor backend sends.
+pub fn log_lines_with(resource_logs: &[ResourceLogs], azure_correlation: bool) -> String {
     let mut out = String::new();
     for rl in resource_logs {
         let service = rl
@@ -24,13 +34,13 @@ pub fn log_lines(resource_logs: &[ResourceLogs]) -> String {
             .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
             .map_or(Json::Null, |kv| value_json(kv.value.as_ref()));
         for record in rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()) {
-            log_line(&mut out, record, &service);
+            log_line(&mut out, record, &service, azure_correlation);
         }
     }
     out
 }
 
-fn log_line(out: &mut String, record: &LogRecord, service: &Json) {
+fn log_line(out: &mut String, record: &LogRecord, service: &Json, azure_correlation: bool) {
     // Written member by member: serde_json's map here sorts its keys, and
     // collectors read `timestamp` and `level` more cheaply when they come first.
     let time = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
@@ -45,6 +55,14 @@ fn log_line(out: &mut String, record: &LogRecord, service: &Json) {
     }
     if is_set(&record.span_id) {
         member(out, "span_id", &Json::String(to_hex(&record.span_id)));
+    }
+    if azure_correlation {
+        if is_set(&record.trace_id) {
+            member(out, "operation_Id", &Json::String(to_hex(&record.trace_id)));
+        }
+        if is_set(&record.span_id) {
+            member(out, "operation_ParentId", &Json::String(to_hex(&record.span_id)));
+        }
     }
     member(out, "service.name", service);
     if !record.event_name.is_empty() {
@@ -313,6 +331,31 @@ mod tests {
         for line in text.lines() {
             serde_json::from_str::<Json>(line).unwrap();
         }
+    }
+
+    #[test]
+    fn azure_correlation_fields() {
+        let record = LogRecord {
+            severity_number: 9,
+            body: Some(string_value("m")),
+            trace_id: (1..=16).collect(),
+            span_id: (1..=8).collect(),
+            ..Default::default()
+        };
+        let uncorrelated = LogRecord { severity_number: 9, ..Default::default() };
+        let text = log_lines_with(&[logs(Some("s"), vec![record.clone(), uncorrelated.clone()])], true);
+        let expected = concat!(
+            r#"{"timestamp":"1970-01-01T00:00:00.000000000Z","level":"INFO","message":"m","#,
+            r#""trace_id":"0102030405060708090a0b0c0d0e0f10","span_id":"0102030405060708","#,
+            r#""operation_Id":"0102030405060708090a0b0c0d0e0f10","operation_ParentId":"0102030405060708","#,
+            r#""service.name":"s"}"#,
+            "\n",
+            r#"{"timestamp":"1970-01-01T00:00:00.000000000Z","level":"INFO","message":null,"service.name":"s"}"#,
+            "\n",
+        );
+        assert_eq!(text, expected);
+        let plain = log_lines(&[logs(Some("s"), vec![record])]);
+        assert!(!plain.contains("operation_Id") && plain.contains("trace_id"), "{plain}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! tests, fuzzing, benchmarks and the `polytel` command's receiver.
 
 pub mod attributes;
+pub mod azure;
 pub mod config;
 pub mod config_file;
 pub mod console;

@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::azure::delivery::Judgement;
 use crate::config::{Config, Route};
 use crate::delivery::{judge, Outcome, Verdict};
 use crate::encode::{
@@ -47,7 +48,7 @@ pub enum Destination {
     Stdout,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Export {
     pub id: u64,
     pub signal: Signal,
@@ -55,6 +56,20 @@ pub struct Export {
     /// base64 of the request body for `Http`; text for `Stdout`.
     pub body: String,
     pub items: u32,
+}
+
+/// Without the body: an Azure Monitor body carries the instrumentation key
+/// in every envelope, and secrets never appear in debug formatting.
+impl std::fmt::Debug for Export {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Export")
+            .field("id", &self.id)
+            .field("signal", &self.signal)
+            .field("destination", &self.destination)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -67,14 +82,19 @@ pub struct PollResult {
 }
 
 /// An HTTP export built and not yet settled. Only its body is kept: a retry
-/// resends it as it is, and a split decodes it.
+/// resends it as it is, and a split decodes it (an Azure Monitor partial
+/// success takes the envelopes to resend out of it).
 struct Pending {
     id: u64,
     signal: Signal,
     route: usize,
     items: usize,
+    /// Envelopes in the body of an Azure Monitor export; 0 for OTLP.
+    envelopes: usize,
     body: String,
     attempts: u32,
+    /// Redirects followed in a row (Azure Monitor).
+    redirects: u32,
     due: u64,
     in_flight: bool,
 }
@@ -177,6 +197,17 @@ impl Pipeline {
                 .map(|r| match r {
                     Route::Console => serde_json::json!({"exporter": "console"}),
                     Route::JsonLines => serde_json::json!({"exporter": "jsonl"}),
+                    Route::Azure(a) => serde_json::json!({
+                        "exporter": "azure-monitor",
+                        "backend": "azure-monitor",
+                        "url": crate::credentials::redact_url(&a.url),
+                        "protocol": "application-insights/json",
+                        "content_type": "application/json",
+                        "compression": "none",
+                        "timeout_ms": a.timeout_ms,
+                        "instrumentation_key": a.instrumentation_key.masked(),
+                        "headers": a.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.masked()))).collect::<serde_json::Map<_, _>>(),
+                    }),
                     Route::Otlp(o) => serde_json::json!({
                         "exporter": "otlp",
                         "backend": o.destination,
@@ -411,14 +442,23 @@ impl Pipeline {
                     }
                     for (part_items, raw) in bodies {
                         let body = base64::engine::general_purpose::STANDARD.encode(raw);
-                        self.add_pending(signal, route, part_items, body, now);
+                        self.add_pending(signal, route, part_items, 0, body, now);
+                    }
+                    continue;
+                }
+                (Route::Azure(azure), _) => {
+                    if let Some(b) = crate::azure::encode(azure, &request, self.span_sample_rate()) {
+                        let body = base64::engine::general_purpose::STANDARD.encode(b.text);
+                        self.add_pending(signal, route, b.items, b.envelopes, body, now);
                     }
                     continue;
                 }
                 (Route::Console, Request::Traces(r)) => crate::console::render_traces(&r.resource_spans),
                 (Route::Console, Request::Metrics(r)) => crate::console::render_metrics(&r.resource_metrics),
                 (Route::Console, Request::Logs(r)) => crate::console::render_logs(&r.resource_logs),
-                (Route::JsonLines, Request::Logs(r)) => crate::jsonl::log_lines(&r.resource_logs),
+                (Route::JsonLines, Request::Logs(r)) => {
+                    crate::jsonl::log_lines_with(&r.resource_logs, self.config.azure_correlation)
+                }
                 (Route::JsonLines, _) => continue,
             };
             let id = self.next_id();
@@ -427,7 +467,23 @@ impl Pipeline {
         }
     }
 
-    fn add_pending(&mut self, signal: Signal, route: usize, items: usize, body: String, now: u64) {
+    /// The percentage of traces the sampler keeps, as Application Insights'
+    /// `sampleRate` (azure-monitor.md §4(b)) of spans that do not carry their
+    /// own, so the portal scales counts back up: a trace kept at 25% stands
+    /// for four. Only a sampler that decides every span by its trace id
+    /// (traceidratio) says so of every span; under a parent-based one a span
+    /// may follow a decision made elsewhere at another rate, so 100 (no
+    /// scaling) is said, as the official exporter does without `_MS.sampleRate`.
+    fn span_sample_rate(&self) -> f64 {
+        let plan = self.config.sampler;
+        let ratio = plan.root_bound as f64 / (1u64 << 63) as f64;
+        if plan.parent_based || ratio <= 0.0 {
+            return 100.0;
+        }
+        (ratio.min(1.0) * 100.0 * 1e6).round() / 1e6
+    }
+
+    fn add_pending(&mut self, signal: Signal, route: usize, items: usize, envelopes: usize, body: String, now: u64) {
         if signal == Signal::Metrics {
             // Metrics have no queue of their own: a dead receiver must not make
             // collections pile up, so the oldest waiting ones make room.
@@ -443,7 +499,18 @@ impl Pipeline {
             }
         }
         let id = self.next_id();
-        self.pending.push(Pending { id, signal, route, items, body, attempts: 0, due: now, in_flight: false });
+        self.pending.push(Pending {
+            id,
+            signal,
+            route,
+            items,
+            envelopes,
+            body,
+            attempts: 0,
+            redirects: 0,
+            due: now,
+            in_flight: false,
+        });
     }
 
     fn next_id(&mut self) -> u64 {
@@ -455,11 +522,35 @@ impl Pipeline {
     fn otlp_route<'c>(config: &'c Config, p: &Pending) -> &'c crate::config::OtlpRoute {
         match &config.routes(p.signal)[p.route] {
             Route::Otlp(o) => o,
-            _ => unreachable!("pending exports are OTLP"),
+            _ => unreachable!("only OTLP exports are split as protobuf or OTLP/JSON"),
+        }
+    }
+
+    /// Where a pending export goes, for messages.
+    fn url_of(config: &Config, p: &Pending) -> String {
+        match &config.routes(p.signal)[p.route] {
+            Route::Otlp(o) => o.url.clone(),
+            Route::Azure(a) => a.url.clone(),
+            Route::Console | Route::JsonLines => String::new(),
         }
     }
 
     fn export_of(config: &Config, p: &Pending) -> Export {
+        if let Route::Azure(a) = &config.routes(p.signal)[p.route] {
+            // azure-monitor.md §4(b) "Request": a JSON array, uncompressed.
+            let mut headers = vec![
+                ("Content-Type".to_owned(), Secret::public("application/json".to_owned())),
+                ("Accept".to_owned(), Secret::public("application/json".to_owned())),
+            ];
+            headers.extend(a.headers.iter().cloned());
+            return Export {
+                id: p.id,
+                signal: p.signal,
+                destination: Destination::Http { url: a.url.clone(), headers, timeout_ms: a.timeout_ms },
+                body: p.body.clone(),
+                items: p.items as u32,
+            };
+        }
         let o = Self::otlp_route(config, p);
         if o.transport == Transport::Grpc {
             return Export {
@@ -498,10 +589,21 @@ impl Pipeline {
             return;
         };
         let signal = self.pending[i].signal;
-        let route = Self::otlp_route(&self.config, &self.pending[i]);
-        let (encoding, url) = (route.encoding, route.url.clone());
+        let url = Self::url_of(&self.config, &self.pending[i]);
         let jitter = self.jitter();
-        let verdict = judge(outcome, encoding, self.pending[i].attempts, now, jitter);
+        let p = &self.pending[i];
+        let verdict = match &self.config.routes(signal)[p.route] {
+            Route::Azure(_) => match crate::azure::delivery::judge(outcome, &url, p.envelopes, p.attempts, now, jitter)
+            {
+                Judgement::Whole(verdict) => verdict,
+                other => {
+                    self.settle_azure(i, other, outcome, now);
+                    self.stats.signal(signal).pending = self.pending_items(signal) as u64;
+                    return;
+                }
+            },
+            _ => judge(outcome, Self::otlp_route(&self.config, p).encoding, p.attempts, now, jitter),
+        };
         let items = self.pending[i].items as u64;
         let what = signal.items();
         match verdict {
@@ -527,7 +629,28 @@ impl Pipeline {
                     format!("Export to {url} failed ({}); retrying with backoff.", describe_outcome(outcome))
                 });
             }
-            Verdict::Split if items > 1 => {
+            Verdict::Split if self.pending[i].envelopes > 1 => {
+                let p = self.pending.remove(i);
+                self.stats.exports.failed += 1;
+                let halves = base64::engine::general_purpose::STANDARD
+                    .decode(p.body.as_bytes())
+                    .ok()
+                    .and_then(|raw| String::from_utf8(raw).ok())
+                    .and_then(|text| crate::azure::halves(signal, &text));
+                match halves {
+                    Some((first, second)) => {
+                        for half in [first, second] {
+                            let body = base64::engine::general_purpose::STANDARD.encode(half.text);
+                            self.add_pending(signal, p.route, half.items, half.envelopes, body, now);
+                        }
+                        self.warnings.once("split", || {
+                            format!("{url} answered 413 (too large); sending the batch in smaller parts.")
+                        });
+                    }
+                    None => self.stats.signal(signal).drop(DropReason::TooLarge, items),
+                }
+            }
+            Verdict::Split if items > 1 && self.pending[i].envelopes == 0 => {
                 let p = self.pending.remove(i);
                 self.stats.exports.failed += 1;
                 let route = Self::otlp_route(&self.config, &p).clone();
@@ -541,7 +664,7 @@ impl Pipeline {
                     Some((first, second)) => {
                         for half in [first, second] {
                             let body = base64::engine::general_purpose::STANDARD.encode(body(route, &half));
-                            self.add_pending(signal, p.route, half.items(), body, now);
+                            self.add_pending(signal, p.route, half.items(), 0, body, now);
                         }
                         self.warnings.once("split", || {
                             format!("{url} answered 413 (too large); sending the batch in smaller parts.")
@@ -567,6 +690,116 @@ impl Pipeline {
             }
         }
         self.stats.signal(signal).pending = self.pending_items(signal) as u64;
+    }
+
+    /// Settles an Azure Monitor export whose answer was more than a verdict
+    /// on the whole (azure-monitor.md §4(c)): a partial success, whose
+    /// retryable envelopes go again under the same export id and whose others
+    /// are counted; or a redirect, followed within Application Insights'
+    /// domains only.
+    fn settle_azure(&mut self, i: usize, judgement: Judgement, outcome: &Outcome, now: u64) {
+        let signal = self.pending[i].signal;
+        let url = Self::url_of(&self.config, &self.pending[i]);
+        let what = signal.items();
+        match judgement {
+            Judgement::Whole(_) => unreachable!("whole verdicts are settled by report"),
+            Judgement::Partial(partial) => {
+                let p = self.pending.remove(i);
+                self.stats.exports.succeeded += 1;
+                let text = base64::engine::general_purpose::STANDARD
+                    .decode(p.body.as_bytes())
+                    .ok()
+                    .and_then(|raw| String::from_utf8(raw).ok())
+                    .unwrap_or_default();
+                let count = |indexes: &[usize]| crate::azure::items_at(signal, &text, indexes) as u64;
+                let (retry, rejected, sampled) =
+                    (count(&partial.retry), count(&partial.rejected), count(&partial.sampled_out));
+                let total = p.items as u64;
+                let stats = self.stats.signal(signal);
+                stats.exported += total.saturating_sub(retry + rejected + sampled);
+                stats.drop(DropReason::PartialSuccess, rejected);
+                stats.drop(DropReason::SampledOut, sampled);
+                if rejected > 0 {
+                    let message = partial.message.clone();
+                    self.warnings
+                        .once("partial_success", || format!("{url} rejected {rejected} of {total} {what}: {message}"));
+                }
+                match partial.then {
+                    Some(Verdict::Retry { at }) => {
+                        if let Some(b) = crate::azure::subset(signal, &text, &partial.retry) {
+                            self.stats.signal(signal).retried += retry;
+                            self.pending.push(Pending {
+                                id: p.id,
+                                signal,
+                                route: p.route,
+                                items: b.items,
+                                envelopes: b.envelopes,
+                                body: base64::engine::general_purpose::STANDARD.encode(b.text),
+                                attempts: p.attempts,
+                                redirects: 0,
+                                due: at,
+                                in_flight: false,
+                            });
+                            self.warnings.once("retrying_partial", || {
+                                format!("{url} accepted only part of an export; the {what} it may take later are sent again with backoff.")
+                            });
+                        }
+                    }
+                    Some(Verdict::Drop(reason)) => {
+                        self.stats.signal(signal).drop(reason, retry);
+                        self.warnings.once(drop_warning_kind(reason), || {
+                            format!("{url} kept refusing part of an export; {retry} {what} were dropped ({reason:?}).")
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Judgement::Redirect { url: to } => {
+                let p = &mut self.pending[i];
+                p.redirects += 1;
+                if p.redirects > crate::azure::delivery::MAX_REDIRECTS {
+                    let p = self.pending.remove(i);
+                    self.stats.exports.failed += 1;
+                    self.stats.signal(signal).drop(DropReason::Rejected, p.items as u64);
+                    self.warnings
+                        .once("redirect_loop", || format!("{url} kept redirecting; {} {what} were dropped.", p.items));
+                    return;
+                }
+                // A redirect is not a failed attempt: the body goes at once to the new host.
+                p.attempts = p.attempts.saturating_sub(1);
+                p.in_flight = false;
+                p.due = now;
+                // §4(c): the new host is kept for later sends, by every signal sent to the old one.
+                for signal in Signal::ALL {
+                    for r in 0..self.config.routes(signal).len() {
+                        if let Some(Route::Azure(a)) = self.config.route_mut(signal, r) {
+                            if a.url == url {
+                                a.url = to.clone();
+                            }
+                        }
+                    }
+                }
+                self.warnings.once("redirected", || {
+                    format!("Application Insights moved this resource's ingestion from {url} to {to}; polytel sends there from now on.")
+                });
+            }
+            Judgement::RedirectRefused { location } => {
+                let p = self.pending.remove(i);
+                self.stats.exports.failed += 1;
+                self.stats.signal(signal).drop(DropReason::Rejected, p.items as u64);
+                let items = p.items;
+                self.warnings.once("redirect_refused", || match location {
+                    Some(to) => format!(
+                        "{url} redirected to {}, outside Application Insights' domains, which polytel does not follow; {items} {what} were dropped.",
+                        crate::credentials::redact_url(&to)
+                    ),
+                    None => format!(
+                        "{url} answered with a redirect ({}) that this host does not follow; {items} {what} were dropped; set IngestionEndpoint in the connection string to the resource's regional endpoint, as the portal shows it.",
+                        describe_outcome(outcome)
+                    ),
+                });
+            }
+        }
     }
 
     /// Drops everything queued or pending; returns how many items that was.
@@ -643,5 +876,6 @@ fn describe_outcome(o: &Outcome) -> String {
         Outcome::Grpc { code, message, .. } if message.is_empty() => format!("gRPC status {code}"),
         Outcome::Grpc { code, message, .. } => format!("gRPC status {code}: {message}"),
         Outcome::Failed(why) => why.clone(),
+        Outcome::Redirect { status, .. } => format!("HTTP {status}"),
     }
 }

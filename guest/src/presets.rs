@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::azure::connection_string::{self, ConnectionString};
 use crate::config::{Signal, Temporality};
 use crate::credentials::{basic_auth, honeycomb_classic, logfire_region, redact_url, sentry_dsn, uptrace_dsn};
 use crate::env::Env;
@@ -58,6 +59,8 @@ const SIGNOZ_INGESTION_KEY: Key = key("signoz_ingestion_key", &["SIGNOZ_INGESTIO
 const SIGNOZ_REGION: Key = key("signoz_region", &[], "a region");
 const UPTRACE_DSN: Key = key("uptrace_dsn", &["UPTRACE_DSN"], "a DSN");
 const TENANT_ID: Key = key("tenant_id", &[], "a tenant id");
+/// azure-monitor.md §4(a): the legacy variable, an instrumentation key alone.
+const LEGACY_INSTRUMENTATION_KEY: &str = "APPINSIGHTS_INSTRUMENTATIONKEY";
 
 /// Every preset setting, for reading options and config files.
 pub const KEYS: &[Key] = &[
@@ -146,6 +149,9 @@ pub struct Preset {
     pub temporality: Option<Temporality>,
     /// The backend rejects cumulative metrics.
     pub delta_only: bool,
+    /// Application Insights' connection string: the backend takes Azure
+    /// Monitor envelopes (`crate::azure`), not OTLP, at each target's URL.
+    pub azure: Option<ConnectionString>,
 }
 
 impl Preset {
@@ -296,7 +302,7 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
         .iter()
         .find(|n| n.eq_ignore_ascii_case(name))
         .ok_or_else(|| format!("There is no backend named {name:?}; use one of {}.", NAMES.join(", ")))?;
-    let preset = |targets, temporality, delta_only| Preset { name, targets, temporality, delta_only };
+    let preset = |targets, temporality, delta_only| Preset { name, targets, temporality, delta_only, azure: None };
     Ok(match *name {
         // §2.1: DSN → per-signal URLs; traces and logs only.
         "sentry" => {
@@ -336,10 +342,7 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
                 .or_else(|| dataset.clone())
                 .unwrap_or_else(|| inputs.service_name.to_owned());
             let missing_key = |signal: &str| {
-                format!(
-                    "The honeycomb backend has no API key for {signal}: {}.",
-                    where_to_set(&HONEYCOMB_API_KEY)
-                )
+                format!("The honeycomb backend has no API key for {signal}: {}.", where_to_set(&HONEYCOMB_API_KEY))
             };
             // Environment keys take the traces dataset from service.name; classic keys need it named.
             let classic = traces_key.as_deref().is_some_and(honeycomb_classic);
@@ -423,7 +426,10 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
             }
             let base = inputs.base(&[], || {
                 let zone = inputs.require("grafana-cloud", &GRAFANA_CLOUD_ZONE).map_err(|e| {
-                    format!("{} (or give the full endpoint, such as https://otlp-gateway-prod-us-east-0.grafana.net/otlp).", e.trim_end_matches('.'))
+                    format!(
+                        "{} (or give the full endpoint, such as https://otlp-gateway-prod-us-east-0.grafana.net/otlp).",
+                        e.trim_end_matches('.')
+                    )
                 })?;
                 Ok(format!("https://otlp-gateway-{zone}.grafana.net/otlp"))
             })?;
@@ -481,12 +487,39 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
                 false,
             )
         }
-        // §2.7: Application Insights takes its own envelopes, not OTLP.
+        // §2.7: Application Insights takes its own envelopes, not OTLP; the
+        // connection string follows azure-monitor.md §4(a), the Track API §4(b).
         "azure-monitor" => {
-            return Err(
-                "The azure-monitor backend is not available yet: Application Insights takes its own envelope format, which polytel does not encode yet; until it does, send OTLP to an OpenTelemetry Collector with its azuremonitor exporter."
-                    .into(),
-            )
+            let where_ = format!(
+                "The Azure Monitor connection string ({} / {})",
+                AZURE_CONNECTION_STRING.option, AZURE_CONNECTION_STRING.env[0]
+            );
+            let text = match inputs.get(&AZURE_CONNECTION_STRING) {
+                Some(text) => text,
+                // §4(a) "Environment variables": the legacy variable holds only a key.
+                None => match inputs.env.get(LEGACY_INSTRUMENTATION_KEY) {
+                    Some(key) => format!("InstrumentationKey={key}"),
+                    None => return Err(inputs.require("azure-monitor", &AZURE_CONNECTION_STRING).unwrap_err()),
+                },
+            };
+            let cs = connection_string::parse(&text, &where_)?;
+            // An endpoint replaces the IngestionEndpoint; /v2.1/track is appended.
+            let base = inputs.base(&[], || Ok(cs.ingestion_endpoint.clone()))?;
+            let target = Target {
+                url: crate::azure::track_url(&base),
+                grpc: None,
+                headers: Vec::new(),
+                json: true,
+                max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            };
+            Preset {
+                name,
+                targets: Signal::ALL.map(|_| Ok(target.clone())),
+                // §4(b) "Metrics": delta for counters and histograms.
+                temporality: Some(Temporality::Delta),
+                delta_only: false,
+                azure: Some(cs),
+            }
         }
         // §2.8: APM Server or managed OTLP; the endpoint is the user's.
         "elastic" => {
@@ -506,7 +539,10 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
             let token = inputs.require("dynatrace", &DYNATRACE_API_TOKEN)?;
             let base = inputs.base(&["DT_ENDPOINT"], || {
                 let env_id = inputs.require("dynatrace", &DYNATRACE_ENVIRONMENT_ID).map_err(|e| {
-                    format!("{} (or give the endpoint, such as https://abc12345.live.dynatrace.com/api/v2/otlp).", e.trim_end_matches('.'))
+                    format!(
+                        "{} (or give the endpoint, such as https://abc12345.live.dynatrace.com/api/v2/otlp).",
+                        e.trim_end_matches('.')
+                    )
                 })?;
                 Ok(format!("https://{env_id}.live.dynatrace.com/api/v2/otlp"))
             })?;
@@ -850,11 +886,52 @@ mod tests {
     }
 
     #[test]
-    fn azure_monitor_is_refused_clearly() {
+    fn azure_monitor_from_the_connection_string() {
+        const KEY: &str = "8b1f0b4e-2c49-4a38-9c84-6c1f4d3d2a10";
+        let p = resolve_with(
+            "azure-monitor",
+            &[],
+            &[(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                &format!(
+                    "InstrumentationKey={KEY};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/"
+                ),
+            )],
+        )
+        .unwrap();
+        for signal in Signal::ALL {
+            assert_eq!(
+                target(&p, signal),
+                ("https://westeurope-5.in.applicationinsights.azure.com/v2.1/track".into(), vec![])
+            );
+        }
+        assert_eq!((p.temporality, p.delta_only), (Some(Temporality::Delta), false));
+        assert_eq!(p.azure.as_ref().unwrap().instrumentation_key.expose(), KEY);
+
+        // The option beats the variable; the global endpoint by default.
+        let p = resolve_with(
+            "azure-monitor",
+            &[("azure_monitor_connection_string", &format!("instrumentationkey={KEY};"))],
+            &[("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=bad")],
+        )
+        .unwrap();
+        assert_eq!(target(&p, Signal::Logs).0, "https://dc.services.visualstudio.com/v2.1/track");
+        // The legacy variable holds a key alone.
+        let p = resolve_with("azure-monitor", &[], &[("APPINSIGHTS_INSTRUMENTATIONKEY", KEY)]).unwrap();
+        assert_eq!(p.azure.unwrap().instrumentation_key.expose(), KEY);
+
+        let e = resolve_with("azure-monitor", &[], &[]).unwrap_err();
+        assert_eq!(
+            e,
+            "The azure-monitor backend needs a connection string: set the option azure_monitor_connection_string or the environment variable APPLICATIONINSIGHTS_CONNECTION_STRING."
+        );
         let e =
-            resolve_with("azure-monitor", &[], &[("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=x")])
+            resolve_with("azure-monitor", &[("azure_monitor_connection_string", "InstrumentationKey=SECRETKEY")], &[])
                 .unwrap_err();
-        assert!(e.contains("not available yet") && !e.contains("InstrumentationKey"), "{e}");
+        assert!(
+            e.contains("not a GUID") && e.contains("APPLICATIONINSIGHTS_CONNECTION_STRING") && !e.contains("SECRETKEY"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::azure::AzureRoute;
 use crate::config::{Backend, Options, Signal, Temporality};
 use crate::credentials::{is_loopback, redact_url, url_host};
 use crate::env::{parse_key_values, Env};
@@ -25,6 +26,8 @@ pub enum Route {
     Console,
     /// One JSON object per log record on standard output.
     JsonLines,
+    /// Application Insights envelopes to the Track API (`crate::azure`).
+    Azure(AzureRoute),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,9 @@ pub struct Routes {
     pub temporality: Option<Temporality>,
     /// A metric backend rejects cumulative metrics.
     pub delta_only: Option<&'static str>,
+    /// A signal goes to Azure Monitor: JSON-lines logs carry its correlation
+    /// fields (`operation_Id`, `operation_ParentId`).
+    pub azure_correlation: bool,
 }
 
 pub struct RouteInputs<'a> {
@@ -243,6 +249,7 @@ pub fn build(env: &mut Env, inputs: RouteInputs) -> Result<Routes, String> {
         prometheus_pull: false,
         temporality: None,
         delta_only: None,
+        azure_correlation: resolved.values().any(|p| p.azure.is_some()),
     };
     for (signal, kinds) in per_signal {
         let mut routes = Vec::new();
@@ -263,6 +270,17 @@ pub fn build(env: &mut Env, inputs: RouteInputs) -> Result<Routes, String> {
                         },
                         None => otlp_target(env, opts, signal, endpoint_of("otlp"))?,
                     };
+                    if let Some(cs) = resolved.get(name).and_then(|p| p.azure.as_ref()) {
+                        let route = azure_route(env, opts, signal, target, cs, user_headers)?;
+                        if !allow_insecure {
+                            check_key_over_http(&route)?;
+                        }
+                        routes.push(Route::Azure(route));
+                        if signal == Signal::Metrics {
+                            prefer_temporality(env, &mut out, &resolved[name]);
+                        }
+                        continue;
+                    }
                     let route = otlp_route(env, opts, signal, name, target, user_headers, inputs.host_grpc)?;
                     if !allow_insecure {
                         check_credentials_over_http(&route)?;
@@ -419,24 +437,9 @@ fn otlp_route(
             env.number(&[a.as_str(), b.as_str()]).map_or(10_000, |t| t.min(u32::MAX as u64) as u32)
         }
     };
-    let (batch_option, batch_env) = match signal {
-        Signal::Traces => (opts.export_timeout_ms, "OTEL_BSP_EXPORT_TIMEOUT"),
-        Signal::Metrics => (opts.metric_export_timeout_ms, "OTEL_METRIC_EXPORT_TIMEOUT"),
-        Signal::Logs => (opts.log_export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT"),
-    };
-    // The batch processor's (or metric reader's) export timeout bounds each export too (0: none).
-    let batch_timeout = batch_option.or_else(|| env.number(&[batch_env])).unwrap_or(30_000);
-
+    let batch_timeout = batch_timeout(env, opts, signal);
     let mut headers = target.headers;
-    for (name, value) in user_headers {
-        if !is_header_name(&name) {
-            return Err(format!("The header name {name:?} is not a valid HTTP header name."));
-        }
-        // The user's header replaces the backend's of the same name.
-        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        let value = if looks_like_credential(&name) { Secret::new(value) } else { Secret::opaque(value) };
-        headers.push((name, value));
-    }
+    add_user_headers(&mut headers, user_headers)?;
     if transport == Transport::Grpc {
         // HTTP/2 header names are lower-case.
         headers.iter_mut().for_each(|(n, _)| n.make_ascii_lowercase());
@@ -452,6 +455,73 @@ fn otlp_route(
         timeout_ms: effective_timeout(timeout_ms, batch_timeout),
         max_request_bytes: target.max_request_bytes,
     })
+}
+
+/// The batch processor's (or metric reader's) export timeout, which bounds
+/// each export too (0: none).
+fn batch_timeout(env: &mut Env, opts: &Options, signal: Signal) -> u64 {
+    let (batch_option, batch_env) = match signal {
+        Signal::Traces => (opts.export_timeout_ms, "OTEL_BSP_EXPORT_TIMEOUT"),
+        Signal::Metrics => (opts.metric_export_timeout_ms, "OTEL_METRIC_EXPORT_TIMEOUT"),
+        Signal::Logs => (opts.log_export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT"),
+    };
+    batch_option.or_else(|| env.number(&[batch_env])).unwrap_or(30_000)
+}
+
+/// Adds the user's headers; each replaces the backend's of the same name.
+fn add_user_headers(headers: &mut Vec<(String, Secret)>, user_headers: Vec<(String, String)>) -> Result<(), String> {
+    for (name, value) in user_headers {
+        if !is_header_name(&name) {
+            return Err(format!("The header name {name:?} is not a valid HTTP header name."));
+        }
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        let value = if looks_like_credential(&name) { Secret::new(value) } else { Secret::opaque(value) };
+        headers.push((name, value));
+    }
+    Ok(())
+}
+
+/// An Application Insights route: the Track URL the preset resolved, the
+/// instrumentation key, the user's headers, and a timeout (the option
+/// timeout_ms, else 10 s, bounded by the batch export timeout). The OTLP
+/// protocol and compression settings do not apply: the Track API takes an
+/// uncompressed JSON array (azure-monitor.md §4(b) "Request").
+fn azure_route(
+    env: &mut Env,
+    opts: &Options,
+    signal: Signal,
+    target: Target,
+    cs: &crate::azure::connection_string::ConnectionString,
+    user_headers: Vec<(String, String)>,
+) -> Result<AzureRoute, String> {
+    if opts.protocol.as_deref().is_some_and(|p| !p.eq_ignore_ascii_case("http/protobuf")) {
+        env.warn(
+            "azure-monitor takes Application Insights' own JSON over HTTPS; the option protocol applies only to OTLP backends."
+                .into(),
+        );
+    }
+    let mut headers = Vec::new();
+    add_user_headers(&mut headers, user_headers)?;
+    let batch_timeout = batch_timeout(env, opts, signal);
+    Ok(AzureRoute {
+        url: target.url,
+        live_endpoint: cs.live_endpoint.clone(),
+        instrumentation_key: cs.instrumentation_key.clone(),
+        headers,
+        timeout_ms: effective_timeout(opts.timeout_ms.unwrap_or(10_000), batch_timeout),
+    })
+}
+
+/// The instrumentation key travels in every envelope: like any credential, it
+/// goes over plain http only to this machine, unless the user allows it.
+fn check_key_over_http(route: &AzureRoute) -> Result<(), String> {
+    let host = url_host(&route.url).unwrap_or("");
+    if !route.url.starts_with("http://") || is_loopback(host) {
+        return Ok(());
+    }
+    Err(format!(
+        "Refusing to send the Application Insights instrumentation key to {host} over plain http; use an https endpoint, or set the option allow_insecure (POLYTEL_ALLOW_INSECURE=true) if the network is trusted."
+    ))
 }
 
 /// Header names that usually carry a credential.

@@ -30,6 +30,11 @@ pub enum DropReason {
     Negative,
     /// A measurement of an instrument that was registered with an invalid name or kind.
     InvalidInstrument,
+    /// The backend's quota or throttling refused them (Application Insights: 402, 439).
+    Throttled,
+    /// The backend's ingestion sampling discarded them (Application Insights:
+    /// "Telemetry sampled out."); they were delivered, and are not retried.
+    SampledOut,
 }
 
 /// Counters for one signal.

@@ -19,8 +19,12 @@ impl Sender {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("OTel-OTLP-Exporter-Rust/polytel-", env!("CARGO_PKG_VERSION")))
-            // Redirects are followed by the client; the core sees the final answer.
-            .max_redirects(5)
+            // Redirects are the core's decision (Azure Monitor follows 307/308
+            // only within Application Insights' domains), so the core sees
+            // the 3xx itself. Followed here, ureq re-sent a 301/302/303 as a
+            // GET without the body and failed a 307/308 POST outright
+            // ("redirect failed"), which the core could only retry in vain.
+            .max_redirects(0)
             .build()
             .new_agent();
         Sender { agent }
