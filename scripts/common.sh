@@ -67,3 +67,20 @@ setup_python() {
   "${python_venv}/bin/python" -m pip install --quiet --no-build-isolation --no-deps --force-reinstall \
     "${repo}/bindings/python"
 }
+
+# The Go binding: cgo against the Rust host built as a static library
+# (libpolytel.a, which every build of the host crate leaves next to the polytel
+# command). Go's caches live under POLYTEL_CACHE (shared with the Collector's
+# build). Needs setup_rust first.
+setup_go() {
+  need go "for the Go binding (Go 1.26 or newer)"
+  need gcc "for cgo: the Go binding links the Rust host's static library"
+  export GOCACHE="${POLYTEL_CACHE}/go/build"
+  export GOMODCACHE="${POLYTEL_CACHE}/go/mod"
+  export GOWORK=off
+  export CGO_ENABLED=1
+  # The library is found here first (see bindings/go/cgo.go).
+  export CGO_LDFLAGS="-L${CARGO_TARGET_DIR}/release"
+  step "Go: the host as a static library for cgo (libpolytel.a)"
+  (cd "$repo" && cargo build --release --locked -p polytel --lib)
+}

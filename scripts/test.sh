@@ -2,13 +2,15 @@
 # All setup, then every test: formatting and lints, the core's unit tests,
 # the component through the host, conformance, and the integration tests
 # against a real OpenTelemetry Collector; then the Python binding's lints,
-# type checks and tests (conformance, polytel receive, the Collector).
+# type checks and tests (conformance, polytel receive, the Collector); then
+# the Go binding's gofmt, vet and tests (the same, also under -race).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 setup_rust
 setup_collector
 setup_prometheus
 setup_python
+setup_go
 cd "$repo"
 
 step "Rust: rustfmt"
@@ -27,6 +29,21 @@ step "Python: ruff, mypy, pytest (bindings/python)"
   "$python_venv/bin/ruff" format --check src tests ../../examples/python
   "$python_venv/bin/mypy"
   "$python_venv/bin/python" -m pytest -q -p no:cacheprovider tests
+)
+
+step "Go: gofmt, go vet, go test and go test -race (bindings/go, examples/go)"
+(
+  unformatted="$(gofmt -l "$repo/bindings/go" "$repo/examples/go" "$repo/bench/go")"
+  [[ -z "$unformatted" ]] || { echo "gofmt: not formatted: $unformatted" >&2; exit 1; }
+  export POLYTEL_BIN="$polytel_bin" GOFLAGS="-mod=readonly"
+  cd "$repo/bindings/go"
+  go vet ./...
+  # -count=1: Go's build cache does not see the Rust library change.
+  go test -count=1 ./...
+  go test -count=1 -race ./...
+  cd "$repo/examples/go"
+  go vet ./...
+  go test -count=1 ./...
 )
 
 step "polytel demo (smoke)"

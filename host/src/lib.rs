@@ -13,6 +13,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod capi;
 pub mod demo;
 mod facts;
 pub mod grpc;

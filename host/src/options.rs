@@ -147,7 +147,8 @@ impl Options {
         };
         let mut host = self.host_facts.clone().unwrap_or_else(crate::facts::gather);
         if let Some(facts) = host.as_object_mut() {
-            facts.insert("sdk_language".into(), "rust".into());
+            // A binding over the C ABI (Go) names its own language.
+            facts.entry("sdk_language").or_insert_with(|| "rust".into());
             facts.insert("grpc".into(), true.into());
         }
         let path =

@@ -561,3 +561,48 @@ fn join_records(records: &[String]) -> String {
     batch.push(']');
     batch
 }
+
+/// For the C ABI (`capi.rs`), whose callers write records in the batch JSON
+/// of `wit/polytel.wit` themselves and apply the plan on their own hot path.
+impl Telemetry {
+    /// The core's plan JSON, verbatim.
+    pub(crate) fn plan_json(&self) -> Result<String> {
+        lock(&self.shared.core).call(0, |c| c.plan())
+    }
+
+    /// Registers an instrument from its `register-instrument` JSON.
+    pub(crate) fn register_instrument_json(&self, json: String) -> Result<u32> {
+        self.shared.register_instrument(json)
+    }
+
+    /// Appends records, each already batch JSON, to the buffer under one lock,
+    /// as `Shared::enqueue` does one by one. A signal that goes nowhere (or
+    /// disabled or shut-down telemetry, which has no worker) takes nothing.
+    pub(crate) fn enqueue_records(&self, signal: Signal, records: Vec<String>) {
+        let plan = &self.shared.plan;
+        let wanted = match signal {
+            Signal::Traces => plan.traces,
+            Signal::Metrics => plan.metrics,
+            Signal::Logs => plan.logs,
+        };
+        if plan.disabled || !wanted || records.is_empty() {
+            return;
+        }
+        let mut b = lock(&self.shared.buffer);
+        if b.stop {
+            // Shut down: no worker will ship them.
+            return;
+        }
+        let list = b.records.of(signal);
+        let before = list.len();
+        let room = plan.max_queue.saturating_sub(before);
+        let offered = records.len();
+        list.extend(records.into_iter().take(room));
+        let after = list.len();
+        b.dropped[signal as usize] += (offered - (after - before)) as u64;
+        // As `enqueue`: wake the worker once the buffer holds a batch.
+        if before < plan.max_batch && after >= plan.max_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+}

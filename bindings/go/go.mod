@@ -1,0 +1,3 @@
+module github.com/polytel/polytel/bindings/go
+
+go 1.26

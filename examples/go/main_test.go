@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	polytel "github.com/polytel/polytel/bindings/go"
+)
+
+// The example serves a request from a caller with a traceparent: the server
+// span continues the caller's trace, the model and tool spans nest under it.
+func TestTheServiceIsTraced(t *testing.T) {
+	var mu sync.Mutex
+	var spans []map[string]any
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ResourceSpans []struct {
+				ScopeSpans []struct {
+					Spans []map[string]any `json:"spans"`
+				} `json:"scopeSpans"`
+			} `json:"resourceSpans"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		for _, rs := range body.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				spans = append(spans, ss.Spans...)
+			}
+		}
+		mu.Unlock()
+		w.Write([]byte("{}"))
+	}))
+	defer collector.Close()
+	if err := polytel.Configure(polytel.Options{
+		Backend: "otlp", Endpoint: collector.URL, Protocol: "http/json", ServiceName: "go-example", Env: map[string]string{},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	service := httptest.NewServer(routes())
+	defer service.Close()
+	req, _ := http.NewRequest("GET", service.URL+"/ask?q=weather", nil)
+	const caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req.Header.Set("traceparent", "00-"+caller+"-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), "sunshine") {
+		t.Fatalf("answer %q", answer)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := polytel.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	byName := map[string]map[string]any{}
+	for _, s := range spans {
+		byName[s["name"].(string)] = s
+		if s["traceId"] != caller {
+			t.Errorf("span %v is not in the caller's trace", s["name"])
+		}
+	}
+	server, chat, tool := byName["GET /ask"], byName["chat example-model"], byName["execute_tool weather"]
+	if server == nil || chat == nil || tool == nil {
+		t.Fatalf("spans: %v", spans)
+	}
+	if server["parentSpanId"] != "00f067aa0ba902b7" || chat["parentSpanId"] != server["spanId"] || tool["parentSpanId"] != chat["spanId"] {
+		t.Errorf("parents: server %v, chat %v, tool %v", server["parentSpanId"], chat["parentSpanId"], tool["parentSpanId"])
+	}
+}
