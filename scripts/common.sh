@@ -68,6 +68,34 @@ setup_python() {
     "${repo}/bindings/python"
 }
 
+# The JavaScript binding: its pinned build tools (npm ci, npm's cache under
+# POLYTEL_CACHE), then the package build: the core component from the polytel
+# command, jco transpile, tsc. Needs setup_rust first.
+setup_js() {
+  need node "for the JavaScript binding (Node 20 or newer)"
+  need npm "to install the JavaScript binding's pinned build tools"
+  node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' \
+    || { echo "setup: the JavaScript binding needs Node >= 20, found $(node --version)" >&2; exit 1; }
+  export npm_config_cache="${POLYTEL_CACHE}/npm"
+  export npm_config_update_notifier=false
+  step "JavaScript: npm ci, then build bindings/js (component, jco transpile, tsc)"
+  (cd "${repo}/bindings/js" && npm ci --no-audit --no-fund >&2 && POLYTEL_BIN="${polytel_bin}" npm run --silent build >&2)
+}
+
+# Debian's chromium for the JavaScript binding's headless browser test
+# (apt-get as root, or with sudo; a no-op once installed).
+setup_browser() {
+  step "Chromium (Debian's package) for the headless browser test"
+  if [[ ! -x /usr/bin/chromium ]]; then
+    local sudo=()
+    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 update >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y \
+      --no-install-recommends chromium >&2
+  fi
+  export POLYTEL_REQUIRE_BROWSER=1
+}
+
 # The Go binding: cgo against the Rust host built as a static library
 # (libpolytel.a, which every build of the host crate leaves next to the polytel
 # command). Go's caches live under POLYTEL_CACHE (shared with the Collector's

@@ -3,13 +3,16 @@
 # the component through the host, conformance, and the integration tests
 # against a real OpenTelemetry Collector; then the Python binding's lints,
 # type checks and tests (conformance, polytel receive, the Collector); then
-# the Go binding's gofmt, vet and tests (the same, also under -race).
+# the JavaScript binding's build, type checks and tests (the same, and npm pack);
+# then the Go binding's gofmt, vet and tests (the same, also under -race).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 setup_rust
 setup_collector
 setup_prometheus
 setup_python
+setup_js
+setup_browser
 setup_go
 cd "$repo"
 
@@ -30,6 +33,9 @@ step "Python: ruff, mypy, pytest (bindings/python)"
   "$python_venv/bin/mypy"
   "$python_venv/bin/python" -m pytest -q -p no:cacheprovider tests
 )
+
+step "JavaScript: type-check and node --test (bindings/js)"
+(cd "$repo/bindings/js" && npm run --silent typecheck && POLYTEL_BIN="$polytel_bin" npm test)
 
 step "Go: gofmt, go vet, go test and go test -race (bindings/go, examples/go)"
 (

@@ -61,13 +61,14 @@ pub fn parse_log(json: &str, limits: AttributeLimits) -> Result<ParsedLog, Strin
         0
     };
     // The body is one attribute value; reading it as a one-member map reuses
-    // the attribute parser and its limits.
+    // the attribute parser and its value length limit. The attribute count
+    // limit is not the body's: a map body keeps all its members.
     let body = match rec.body {
         None => None,
         Some(raw) => {
             let wrapped = format!("{{\"body\":{}}}", raw.get());
-            let mut parsed =
-                parse_attributes(&wrapped, AttributeLimits { count: 1, ..limits }).map_err(|e| format!("body: {e}"))?;
+            let mut parsed = parse_attributes(&wrapped, AttributeLimits { count: usize::MAX, ..limits })
+                .map_err(|e| format!("body: {e}"))?;
             limited.values_truncated += u64::from(parsed.truncated);
             parsed.kept.pop().and_then(|kv| kv.value)
         }
@@ -137,6 +138,9 @@ mod tests {
         assert_eq!(r.event_name, "e");
         assert_eq!((p.limited.attributes_dropped, p.limited.values_truncated), (1, 1));
         assert_eq!(p.scope.name, "s");
+        let p = parse_log(r#"{"observed":1,"body":{"map":{"a":1,"b":2,"c":3}}}"#, LIMITS).unwrap();
+        let Some(Value::KvlistValue(map)) = p.record.body.and_then(|b| b.value) else { panic!("a map body") };
+        assert_eq!(map.values.len(), 3, "a map body keeps every member, whatever the attribute count limit");
     }
 
     #[test]
