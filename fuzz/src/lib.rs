@@ -602,6 +602,23 @@ pub fn check_export(e: &Export) {
             };
             assert_eq!(spans, e.items as usize, "items does not match the spans in the body");
         }
+        Destination::Grpc { target, path, compressed, .. } => {
+            assert!(target.starts_with("http://") || target.starts_with("https://"), "target {target:?}");
+            assert!(path.starts_with("/opentelemetry.proto.collector."), "path {path:?}");
+            let raw = B64.decode(&e.body).unwrap_or_else(|err| panic!("export body is not base64: {err}"));
+            let raw = if *compressed {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&raw[..])
+                    .read_to_end(&mut out)
+                    .unwrap_or_else(|err| panic!("export body is not gzip: {err}"));
+                out
+            } else {
+                raw
+            };
+            let req = ExportTraceServiceRequest::decode(&raw[..])
+                .unwrap_or_else(|err| panic!("gRPC body is not an OTLP protobuf request: {err}"));
+            assert_eq!(request_spans(&req), e.items as usize, "items does not match the spans in the body");
+        }
     }
 }
 
