@@ -143,9 +143,25 @@ pub fn response_body(u: &mut Unstructured) -> Result<Vec<u8>> {
     })
 }
 
+/// Locations a redirect may name: same origin, Azure, elsewhere, malformed.
+const LOCATIONS: &[&str] = &[
+    "/moved/v1/traces",
+    "http://127.0.0.1:4318/v2/traces",
+    "https://eu.in.applicationinsights.azure.com/",
+    "https://elsewhere.example/v1/traces?token=x",
+    "https://user@elsewhere.example/",
+    "//elsewhere.example/",
+    "",
+];
+
 pub fn outcome(u: &mut Unstructured) -> Result<Outcome> {
     Ok(if u.ratio(1, 6)? {
         Outcome::Failed(u.arbitrary()?)
+    } else if u.ratio(1, 8)? {
+        let status = [301, 302, 307, 308, 399][u.choose_index(5)?];
+        let location =
+            if u.ratio(3, 4)? { LOCATIONS[u.choose_index(LOCATIONS.len())?].to_owned() } else { u.arbitrary()? };
+        Outcome::Redirect { status, location }
     } else {
         let status = if u.ratio(7, 8)? { STATUSES[u.choose_index(STATUSES.len())?] } else { u.arbitrary()? };
         Outcome::Response { status, retry_after: retry_after(u)?, body: response_body(u)? }

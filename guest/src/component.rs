@@ -23,12 +23,13 @@ impl wit::Guest for Component {
 fn outcome(o: wit::Outcome) -> pipeline::ExportOutcome {
     use base64::Engine as _;
     match o {
-        wit::Outcome::Response(r) => pipeline::ExportOutcome::Response {
-            status: r.status,
-            retry_after: r.retry_after,
+        wit::Outcome::Response(r) => crate::delivery::http_outcome(
+            r.status,
+            r.retry_after,
+            &r.headers,
             // A body that is not base64 is as good as none: only partial_success is read from it.
-            body: base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
-        },
+            base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
+        ),
         wit::Outcome::Grpc(r) => pipeline::ExportOutcome::Grpc {
             code: r.code,
             message: r.message,

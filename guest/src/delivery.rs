@@ -29,14 +29,73 @@ pub enum Outcome {
         body: Vec<u8>,
     },
     Failed(String),
-    /// A 3xx answer the host did not follow, with its Location header. Only
-    /// the Azure Monitor route acts on it (`azure::delivery`); for OTLP it is
-    /// final like any other 3xx. The WIT contract's http-response carries no
-    /// Location yet, so today only native callers report this.
+    /// A 3xx answer the host did not follow, with its Location header (hosts
+    /// never follow redirects themselves). The Azure Monitor route follows
+    /// 307/308 within Application Insights' domains (`azure::delivery`); an
+    /// OTLP route follows 307/308 to the same scheme, host and port only
+    /// (`same_origin_redirect`); every other redirect is final.
     Redirect {
         status: u16,
         location: String,
     },
+}
+
+/// The outcome of an HTTP answer as the contract's http-response carries it:
+/// a 3xx with a Location header is a `Redirect`; anything else a `Response`,
+/// whose Retry-After comes from the dedicated field or, failing that, from the
+/// headers. Header names are matched without regard to case.
+pub fn http_outcome(status: u16, retry_after: Option<String>, headers: &[(String, String)], body: Vec<u8>) -> Outcome {
+    let header = |name: &str| headers.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    match header("location") {
+        Some(location) if (300..400).contains(&status) => {
+            Outcome::Redirect { status, location: location.trim().to_owned() }
+        }
+        _ => Outcome::Response { status, retry_after: retry_after.or_else(|| header("retry-after").cloned()), body },
+    }
+}
+
+/// Where an OTLP export goes after a 307 or 308 to `location`: the URL the
+/// Location names (a path-absolute one resolved against `current`), but only
+/// when its scheme, host and port are those of `current`. A redirect to
+/// another origin is never followed: the export's headers carry the
+/// backend's credentials, and they must not reach another host.
+pub fn same_origin_redirect(current: &str, location: &str) -> Option<String> {
+    let (scheme, rest) = current.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let location = location.trim();
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    let (new_scheme, new_rest) = location.split_once("://")?;
+    let at = new_rest.find(['/', '?', '#']).unwrap_or(new_rest.len());
+    let (new_authority, tail) = new_rest.split_at(at);
+    if new_authority.contains('@')
+        || !new_scheme.eq_ignore_ascii_case(scheme)
+        || !new_authority.trim_end_matches('.').eq_ignore_ascii_case(authority.trim_end_matches('.'))
+    {
+        return None;
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    Some(format!("{scheme}://{authority}{tail}"))
+}
+
+/// The host and port (no credentials, no path or query) a Location names,
+/// for warnings: never the whole URL, whose query may carry a token.
+pub fn location_host(location: &str) -> String {
+    let location = location.trim();
+    if location.starts_with('/') && !location.starts_with("//") {
+        return "the same host".to_owned();
+    }
+    let Some((_, rest)) = location.split_once("://") else {
+        return "an unreadable location".to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if crate::credentials::host_without_port(authority).is_empty() {
+        "an unreadable location".to_owned()
+    } else {
+        authority.to_owned()
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -55,6 +114,8 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+/// Redirects followed in a row for one export before it is given up.
+pub const MAX_REDIRECTS: u32 = 10;
 /// Attempts in all, the first included.
 pub const MAX_ATTEMPTS: u32 = 6;
 const BASE_BACKOFF_NS: u64 = 1_000_000_000;
@@ -226,6 +287,93 @@ fn http_date_unix_secs(s: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_answers_become_outcomes() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        type Row<'a> = (u16, Option<&'a str>, &'a [(&'a str, &'a str)], Outcome);
+        let rows: &[Row] = &[
+            (
+                307,
+                None,
+                &[("location", " https://a.example/v1/traces ")],
+                Outcome::Redirect { status: 307, location: "https://a.example/v1/traces".into() },
+            ),
+            (
+                308,
+                None,
+                &[("x-other", "1"), ("Location", "/v2")],
+                Outcome::Redirect { status: 308, location: "/v2".into() },
+            ),
+            (
+                301,
+                None,
+                &[("location", "https://b.example/")],
+                Outcome::Redirect { status: 301, location: "https://b.example/".into() },
+            ),
+            // A 3xx without Location, and a Location outside 3xx, are plain responses.
+            (307, None, &[], Outcome::Response { status: 307, retry_after: None, body: vec![] }),
+            (201, None, &[("location", "/x")], Outcome::Response { status: 201, retry_after: None, body: vec![] }),
+            // Retry-After: the field first, the headers otherwise.
+            (
+                503,
+                Some("3"),
+                &[("retry-after", "9")],
+                Outcome::Response { status: 503, retry_after: Some("3".into()), body: vec![] },
+            ),
+            (
+                429,
+                None,
+                &[("retry-after", "9")],
+                Outcome::Response { status: 429, retry_after: Some("9".into()), body: vec![] },
+            ),
+        ];
+        for (status, retry_after, headers, expected) in rows {
+            assert_eq!(
+                &http_outcome(*status, retry_after.map(str::to_owned), &h(headers), vec![]),
+                expected,
+                "{status} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn otlp_redirects_stay_on_the_same_origin() {
+        const URL: &str = "https://api.example.com/v1/traces";
+        let rows: &[(&str, Option<&str>)] = &[
+            ("/v1/traces/", Some("https://api.example.com/v1/traces/")),
+            ("https://api.example.com/otlp/v1/traces", Some("https://api.example.com/otlp/v1/traces")),
+            ("HTTPS://API.EXAMPLE.COM/x?y=1", Some("https://api.example.com/x?y=1")),
+            ("https://api.example.com", Some("https://api.example.com/")),
+            ("http://api.example.com/v1/traces", None),
+            ("https://api.example.com:8443/v1/traces", None),
+            ("https://other.example.com/v1/traces", None),
+            ("https://api.example.com.evil.example/v1/traces", None),
+            ("https://user@api.example.com/v1/traces", None),
+            ("//api.example.com/v1/traces", None),
+            ("v1/traces", None),
+            ("", None),
+        ];
+        for (location, expected) in rows {
+            assert_eq!(same_origin_redirect(URL, location).as_deref(), *expected, "{location:?}");
+        }
+        assert_eq!(
+            same_origin_redirect("http://127.0.0.1:4318/v1/logs", "/moved/v1/logs").as_deref(),
+            Some("http://127.0.0.1:4318/moved/v1/logs")
+        );
+    }
+
+    #[test]
+    fn warnings_name_only_the_location_host() {
+        assert_eq!(location_host("https://user:secret@other.example:8443/p?token=abc"), "other.example:8443");
+        assert_eq!(location_host("https://[::1]:9/x"), "[::1]:9");
+        assert_eq!(location_host("http://login.example/?next=x"), "login.example");
+        assert_eq!(location_host("/relative"), "the same host");
+        assert_eq!(location_host("relative"), "an unreadable location");
+        assert_eq!(location_host("https:///x"), "an unreadable location");
+    }
+
     use super::*;
 
     const S: u64 = 1_000_000_000;

@@ -93,8 +93,10 @@ struct Pending {
     envelopes: usize,
     body: String,
     attempts: u32,
-    /// Redirects followed in a row (Azure Monitor).
+    /// Redirects followed in a row.
     redirects: u32,
+    /// Where a followed OTLP redirect sent this export (the route's URL otherwise).
+    url: Option<String>,
     due: u64,
     in_flight: bool,
 }
@@ -508,6 +510,7 @@ impl Pipeline {
             body,
             attempts: 0,
             redirects: 0,
+            url: None,
             due: now,
             in_flight: false,
         });
@@ -529,7 +532,7 @@ impl Pipeline {
     /// Where a pending export goes, for messages.
     fn url_of(config: &Config, p: &Pending) -> String {
         match &config.routes(p.signal)[p.route] {
-            Route::Otlp(o) => o.url.clone(),
+            Route::Otlp(o) => p.url.clone().unwrap_or_else(|| o.url.clone()),
             Route::Azure(a) => a.url.clone(),
             Route::Console | Route::JsonLines => String::new(),
         }
@@ -575,7 +578,11 @@ impl Pipeline {
         Export {
             id: p.id,
             signal: p.signal,
-            destination: Destination::Http { url: o.url.clone(), headers, timeout_ms: o.timeout_ms },
+            destination: Destination::Http {
+                url: p.url.clone().unwrap_or_else(|| o.url.clone()),
+                headers,
+                timeout_ms: o.timeout_ms,
+            },
             body: p.body.clone(),
             items: p.items as u32,
         }
@@ -601,6 +608,15 @@ impl Pipeline {
                     self.stats.signal(signal).pending = self.pending_items(signal) as u64;
                     return;
                 }
+            },
+            Route::Otlp(o) => match outcome {
+                Outcome::Redirect { status: status @ (307 | 308), location } if o.transport == Transport::Http => {
+                    let (status, location) = (*status, location.clone());
+                    self.follow_otlp_redirect(i, status, &location, now);
+                    self.stats.signal(signal).pending = self.pending_items(signal) as u64;
+                    return;
+                }
+                _ => judge(outcome, o.encoding, p.attempts, now, jitter),
             },
             _ => judge(outcome, Self::otlp_route(&self.config, p).encoding, p.attempts, now, jitter),
         };
@@ -737,6 +753,7 @@ impl Pipeline {
                                 body: base64::engine::general_purpose::STANDARD.encode(b.text),
                                 attempts: p.attempts,
                                 redirects: 0,
+                                url: None,
                                 due: at,
                                 in_flight: false,
                             });
@@ -800,6 +817,53 @@ impl Pipeline {
                 });
             }
         }
+    }
+
+    /// Settles an OTLP/HTTP export answered with a 307 or 308
+    /// (`delivery::same_origin_redirect`): sent again at once to the
+    /// Location when it is on the same scheme, host and port, a 308 moving
+    /// the route's later sends there too; dropped with a warning naming the
+    /// other host otherwise, so the backend's credentials never leave it.
+    fn follow_otlp_redirect(&mut self, i: usize, status: u16, location: &str, now: u64) {
+        let signal = self.pending[i].signal;
+        let url = Self::url_of(&self.config, &self.pending[i]);
+        let what = signal.items();
+        let Some(to) = crate::delivery::same_origin_redirect(&url, location) else {
+            let p = self.pending.remove(i);
+            self.stats.exports.failed += 1;
+            self.stats.signal(signal).drop(DropReason::Rejected, p.items as u64);
+            let (items, host) = (p.items, crate::delivery::location_host(location));
+            self.warnings.once("redirect_refused", || {
+                format!(
+                    "{url} redirected ({status}) to {host}, another origin, which polytel does not follow so that the backend's credentials stay with it; {items} {what} were dropped; point the endpoint at where the backend now lives."
+                )
+            });
+            return;
+        };
+        let p = &mut self.pending[i];
+        p.redirects += 1;
+        if p.redirects > crate::delivery::MAX_REDIRECTS {
+            let p = self.pending.remove(i);
+            self.stats.exports.failed += 1;
+            self.stats.signal(signal).drop(DropReason::Rejected, p.items as u64);
+            self.warnings.once("redirect_loop", || format!("{url} kept redirecting; {} {what} were dropped.", p.items));
+            return;
+        }
+        // A redirect is not a failed attempt: the body goes at once to the new URL.
+        p.attempts = p.attempts.saturating_sub(1);
+        p.in_flight = false;
+        p.due = now;
+        p.url = Some(to.clone());
+        let route = p.route;
+        if status == 308 {
+            if let Some(Route::Otlp(o)) = self.config.route_mut(signal, route) {
+                o.url = to.clone();
+            }
+        }
+        self.warnings.once("redirected", || match status {
+            308 => format!("{url} moved permanently to {to}; polytel sends there from now on."),
+            _ => format!("{url} redirected temporarily to {to}; polytel sent the export there."),
+        });
     }
 
     /// Drops everything queued or pending; returns how many items that was.
@@ -876,6 +940,8 @@ fn describe_outcome(o: &Outcome) -> String {
         Outcome::Grpc { code, message, .. } if message.is_empty() => format!("gRPC status {code}"),
         Outcome::Grpc { code, message, .. } => format!("gRPC status {code}: {message}"),
         Outcome::Failed(why) => why.clone(),
-        Outcome::Redirect { status, .. } => format!("HTTP {status}"),
+        Outcome::Redirect { status, location } => {
+            format!("HTTP {status}, a redirect to {}", crate::delivery::location_host(location))
+        }
     }
 }

@@ -282,3 +282,77 @@ fn a_disabled_pipeline_never_asks_to_be_polled() {
     assert!(out.exports.is_empty() && !out.observe, "{out:?}");
     assert_eq!(out.next_poll, u64::MAX);
 }
+
+#[test]
+fn otlp_redirects_are_followed_on_the_same_origin_only() {
+    let redirect = |status: u16, location: &str| Outcome::Redirect { status, location: location.into() };
+    let url = |e: &Export| match &e.destination {
+        Destination::Http { url, .. } => url.clone(),
+        other => panic!("{other:?}"),
+    };
+    // 307: this export goes again at once to the new path; later ones stay.
+    let mut p = pipeline("");
+    p.record_spans(&batch(0..2));
+    let e = p.poll(T0, true).exports.remove(0);
+    assert_eq!(url(&e), "http://collector:4318/v1/traces");
+    p.report(e.id, &redirect(307, "/otlp/v1/traces"), T0);
+    let again = p.poll(T0, false).exports.remove(0);
+    assert_eq!((again.id, &again.body, url(&again)), (e.id, &e.body, "http://collector:4318/otlp/v1/traces".into()));
+    // A retry after the redirect stays where the redirect led.
+    p.report(again.id, &status(503), T0);
+    let retried = p.poll(T0 + 60_000 * MS, false).exports.remove(0);
+    assert_eq!(url(&retried), "http://collector:4318/otlp/v1/traces");
+    p.report(retried.id, &ok(), T0 + 60_000 * MS);
+    assert_eq!((p.stats().spans.exported, p.stats().spans.dropped(DropReason::Rejected)), (2, 0));
+    p.record_spans(&batch(2..3));
+    let later = p.poll(T0 + 120_000 * MS, true).exports.remove(0);
+    assert_eq!(url(&later), "http://collector:4318/v1/traces", "a 307 is temporary");
+
+    // 308: later exports go to the new URL too.
+    let mut p = pipeline("");
+    p.record_spans(&batch(0..1));
+    let e = p.poll(T0, true).exports.remove(0);
+    p.report(e.id, &redirect(308, "http://collector:4318/v2/traces"), T0);
+    let mut polled = p.poll(T0, false);
+    assert!(polled.warnings.iter().any(|w| w.contains("moved permanently")), "{:?}", polled.warnings);
+    let again = polled.exports.remove(0);
+    p.report(again.id, &ok(), T0);
+    p.record_spans(&batch(1..2));
+    let later = p.poll(T0 + 60_000 * MS, true).exports.remove(0);
+    assert_eq!(url(&later), "http://collector:4318/v2/traces", "a 308 is permanent");
+
+    // Another host: dropped, counted, and the warning names the host only.
+    for location in ["https://elsewhere.example/v1/traces?token=s3cr3t", "https://collector:4318/v1/traces"] {
+        let mut p = pipeline(r#""allow_insecure":true,"headers":{"authorization":"Bearer s3cr3t"}"#);
+        p.record_spans(&batch(0..2));
+        let e = p.poll(T0, true).exports.remove(0);
+        p.report(e.id, &redirect(307, location), T0);
+        assert_eq!(p.stats().spans.dropped(DropReason::Rejected), 2, "{location}");
+        let polled = p.poll(T0, false);
+        assert!(polled.exports.is_empty(), "{location}");
+        let w = polled.warnings.join("\n");
+        assert!(w.contains("does not follow") && !w.contains("s3cr3t"), "{w}");
+    }
+
+    // 301-303 would turn the POST into a GET: final, with the Location's host said.
+    let mut p = pipeline("");
+    p.record_spans(&batch(0..1));
+    let e = p.poll(T0, true).exports.remove(0);
+    p.report(e.id, &redirect(302, "http://login.example/?next=x"), T0);
+    assert_eq!(p.stats().spans.dropped(DropReason::Rejected), 1);
+    let w = p.poll(T0, false).warnings.join("\n");
+    assert!(w.contains("redirect to login.example"), "{w}");
+
+    // A loop is given up after MAX_REDIRECTS.
+    let mut p = pipeline("");
+    p.record_spans(&batch(0..1));
+    let mut e = p.poll(T0, true).exports.remove(0);
+    for n in 0..=polytel_core::delivery::MAX_REDIRECTS {
+        p.report(e.id, &redirect(307, &format!("/loop{n}")), T0);
+        match p.poll(T0, false).exports.pop() {
+            Some(next) => e = next,
+            None => break,
+        }
+    }
+    assert_eq!(p.stats().spans.dropped(DropReason::Rejected), 1);
+}

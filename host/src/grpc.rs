@@ -319,6 +319,7 @@ async fn read_response(response: Response<RecvStream>) -> Result<wit::Outcome, h
             status: head.status.as_u16(),
             retry_after,
             body: base64::engine::general_purpose::STANDARD.encode(data),
+            headers: crate::http::core_headers(&head.headers),
         }));
     }
     let trailers = body.trailers().await?;

@@ -20,8 +20,8 @@ impl Sender {
             .http_status_as_error(false)
             .user_agent(concat!("OTel-OTLP-Exporter-Rust/polytel-", env!("CARGO_PKG_VERSION")))
             // Redirects are the core's decision (Azure Monitor follows 307/308
-            // only within Application Insights' domains), so the core sees
-            // the 3xx itself. Followed here, ureq re-sent a 301/302/303 as a
+            // only within Application Insights' domains, OTLP only to the same
+            // origin), so the core sees the 3xx and its Location itself. Followed here, ureq re-sent a 301/302/303 as a
             // GET without the body and failed a 307/308 POST outright
             // ("redirect failed"), which the core could only retry in vain.
             .max_redirects(0)
@@ -52,12 +52,27 @@ impl Sender {
                     status,
                     retry_after,
                     body: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    headers: core_headers(resp.headers()),
                 })
             }
             // The error text names the failure (refused, timeout, DNS, TLS) but never headers.
             Err(e) => wit::Outcome::Failed(e.to_string()),
         }
     }
+}
+
+/// The response headers the core reads (the contract's http-response
+/// `headers`): Location, and Application Insights' x-ms-qps-*; names
+/// lower-case, values that are not text left out.
+pub(crate) fn core_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str(); // http keeps names lower-case
+            name == "location" || name.starts_with("x-ms-qps-")
+        })
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 impl Default for Sender {

@@ -73,7 +73,9 @@ impl FakeIngestion {
                 });
                 let mut response = tiny_http::Response::from_string(body).with_status_code(status);
                 for (name, value) in headers {
-                    response.add_header(tiny_http::Header::from_bytes(*name, *value).unwrap());
+                    // "{addr}" in a header stands for this fake's own address.
+                    let value = value.replace("{addr}", &addr.to_string());
+                    response.add_header(tiny_http::Header::from_bytes(*name, value.as_bytes()).unwrap());
                 }
                 let _ = request.respond(response);
             }
@@ -217,16 +219,44 @@ fn throttled_exports_are_dropped_and_counted() {
     assert_eq!(stats["spans"]["dropped"]["throttled"], 1, "{stats}");
 }
 
-/// The host follows no redirect (the core decides), and the WIT contract has
-/// no field yet to hand the Location to the core, so the core drops the
-/// export at once, counts it and says what to do, rather than retrying in
-/// vain. When the contract carries the Location, the core follows it within
-/// Application Insights' domains (`polytel_core::azure::delivery::redirect_url`,
-/// exercised in guest/tests/azure.rs); this test then changes.
+/// The host follows no redirect itself: the 3xx and its Location reach the
+/// core through the contract's http-response headers, and the core follows a
+/// 307/308 only to the same host or within Application Insights' domains
+/// (`polytel_core::azure::delivery::redirect_url`), sending the same body again.
 #[test]
-fn a_redirect_reaches_the_core_and_is_dropped_with_advice() {
-    let to = &[("Location", "https://westeurope-5.in.applicationinsights.azure.com/v2.1/track")];
-    let fake = FakeIngestion::start(vec![(308, to, String::new())]);
+fn a_redirect_on_the_same_host_is_followed_by_the_core() {
+    for status in [307, 308] {
+        let to = &[("Location", "http://{addr}/v2.1/track")];
+        let fake = FakeIngestion::start(vec![(status, to, String::new())]);
+        let t = telemetry(&fake);
+        t.span("one").start().end();
+        t.force_flush(Duration::from_secs(10));
+        // The core makes the export due again at once; the worker's next poll sends it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while fake.seen().len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t.shutdown(Duration::from_secs(10));
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 2, "{status}: sent, redirected, sent again");
+        assert!(seen.iter().all(|r| r.method == "POST" && r.path == "/v2.1/track"), "{status}: {seen:?}");
+        assert_eq!(seen[0].envelopes, seen[1].envelopes, "{status}: the same body goes again");
+        let stats = t.stats().unwrap();
+        let spans = &stats["spans"];
+        assert_eq!(
+            (&spans["exported"], &spans["retried"], &spans["dropped"]),
+            (&json!(1), &json!(0), &json!({})),
+            "{status}: {stats}"
+        );
+    }
+}
+
+/// A redirect outside Application Insights' domains is never followed (the
+/// instrumentation key would go with it): dropped at once, counted, not retried.
+#[test]
+fn a_redirect_to_another_domain_is_dropped() {
+    let to = &[("Location", "https://collector.example/v2.1/track")];
+    let fake = FakeIngestion::start(vec![(307, to, String::new())]);
     let t = telemetry(&fake);
     t.span("one").start().end();
     t.shutdown(Duration::from_secs(10));

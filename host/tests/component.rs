@@ -322,3 +322,39 @@ fn bad_metric_and_log_input_never_traps() {
     let rendered = c.render_metrics(wit::MetricsFormat::Openmetrics, 2).unwrap();
     assert!(rendered.body.ends_with("# EOF\n"));
 }
+
+#[test]
+fn response_headers_carry_a_redirect_into_the_core() {
+    let answer = |status: u16, headers: &[(&str, &str)]| {
+        wit::Outcome::Response(wit::HttpResponse {
+            status,
+            retry_after: None,
+            body: String::new(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        })
+    };
+    let url = |e: &wit::Export| match &e.destination {
+        wit::Destination::Http(r) => r.url.clone(),
+        _ => panic!("not HTTP"),
+    };
+    // A 307 with a Location on the same origin: the same body, at once, to the new URL.
+    let mut c = otlp_core("{}");
+    c.record_spans(&format!("[{}]", record(1, "a", ""))).unwrap();
+    let e = c.poll(1, true).unwrap().exports.remove(0);
+    assert_eq!(url(&e), "http://127.0.0.1:9/v1/traces");
+    c.report(e.id, &answer(307, &[("x-other", "1"), ("location", "/moved/v1/traces")]), 2).unwrap();
+    let again = c.poll(2, false).unwrap().exports.remove(0);
+    assert_eq!((again.id, &again.body, url(&again)), (e.id, &e.body, "http://127.0.0.1:9/moved/v1/traces".into()));
+    c.report(again.id, &answer(200, &[("location", "/ignored")]), 3).unwrap();
+    assert_eq!(stats(&mut c)["spans"]["exported"], 1);
+
+    // Elsewhere: dropped and counted; without a Location: as before, final.
+    for headers in [&[("location", "http://127.0.0.2:9/v1/traces")][..], &[]] {
+        let mut c = otlp_core("{}");
+        c.record_spans(&format!("[{}]", record(1, "a", ""))).unwrap();
+        let e = c.poll(1, true).unwrap().exports.remove(0);
+        c.report(e.id, &answer(308, headers), 2).unwrap();
+        assert!(c.poll(3, true).unwrap().exports.is_empty(), "{headers:?}");
+        assert_eq!(stats(&mut c)["spans"]["dropped"]["rejected"], 1, "{headers:?}");
+    }
+}

@@ -709,8 +709,12 @@ impl Core {
             Core::Wasm(c) => {
                 c.record_spans(batch)?;
                 let r = c.poll(NOW, true)?;
-                let ok =
-                    wit::Outcome::Response(wit::HttpResponse { status: 200, retry_after: None, body: String::new() });
+                let ok = wit::Outcome::Response(wit::HttpResponse {
+                    status: 200,
+                    retry_after: None,
+                    body: String::new(),
+                    headers: Vec::new(),
+                });
                 for e in r.exports {
                     c.report(e.id, &ok, NOW)?;
                     bodies.push(e.body);

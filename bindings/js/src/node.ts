@@ -193,6 +193,9 @@ const nodePlatform: Platform = {
   },
   bytesToBase64: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
   contextManager: new AsyncLocalStorageContextManager(),
+  // The core follows a 307/308 itself, within its rules (the same origin
+  // for OTLP, Application Insights' domains for Azure Monitor).
+  manualRedirects: true,
   started(x: unknown): void {
     const t = x as Telemetry;
     live.add(t);

@@ -56,6 +56,14 @@ export interface Platform {
   contextManager: ContextManager;
   /** Send small exports with `keepalive`, so they survive the page being closed (browsers). */
   keepalive?: boolean;
+  /**
+   * Hand every 3xx to the core as it came, with its Location (fetch's
+   * `redirect: 'manual'`), so the core decides whether to follow it. Only
+   * where fetch shows a manual redirect's status and headers (Node, Deno,
+   * Bun, edge runtimes); a browser gives an opaque answer without either, so
+   * there fetch follows by itself (`'follow'`).
+   */
+  manualRedirects?: boolean;
   /** Called when a pipeline starts and stops (exit hooks, the Prometheus endpoint). */
   started?(t: unknown): void;
   stopped?(t: unknown): void;
@@ -102,5 +110,15 @@ export function webPlatform(): Platform {
     bytesToBase64: base64Encode,
     contextManager: new StackContextManager(),
     keepalive: true,
+    // A browser's fetch answers `redirect: 'manual'` with an opaque response
+    // (status 0, no Location), which the core could only drop; so fetch
+    // follows: 307/308 with the same method and body, dropping Authorization
+    // when the redirect leaves the origin (the Fetch standard), and 301-303
+    // as a GET that the receiver refuses. Runtimes with a process (Bun, Deno,
+    // Node through polytel/core) show manual redirects in full, and the
+    // core's rules then apply.
+    manualRedirects:
+      typeof document === 'undefined' &&
+      typeof (globalThis as { process?: { versions?: unknown } }).process?.versions === 'object',
   };
 }

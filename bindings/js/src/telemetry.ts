@@ -989,7 +989,8 @@ export class Telemetry {
       const bytes = this._platform.base64ToBytes(body);
       // Browsers cap keepalive requests at 64 KiB in flight.
       const keepalive = this._platform.keepalive === true && bytes.byteLength < 48 * 1024;
-      const res = await fetch(url, { method: 'POST', headers, body: bytes, signal: abort.signal, keepalive });
+      const redirect = this._platform.manualRedirects === true ? 'manual' : 'follow';
+      const res = await fetch(url, { method: 'POST', headers, body: bytes, signal: abort.signal, keepalive, redirect });
       const answer = await readCapped(res, MAX_RESPONSE_BODY);
       const retryAfter = res.headers.get('retry-after');
       return {
@@ -998,6 +999,7 @@ export class Telemetry {
           status: res.status,
           ...(retryAfter !== null ? { retryAfter } : {}),
           body: this._platform.bytesToBase64(answer),
+          headers: coreHeaders(res.headers),
         },
       };
     } catch (err) {
@@ -1047,6 +1049,15 @@ export class Telemetry {
 }
 
 /** A response body, at most `limit` bytes of it. */
+/** The response headers the core reads (location, x-ms-qps-*); fetch gives names lower-case. */
+function coreHeaders(headers: Headers): Array<[string, string]> {
+  const wanted: Array<[string, string]> = [];
+  headers.forEach((value, name) => {
+    if (name === 'location' || name.startsWith('x-ms-qps-')) wanted.push([name, value]);
+  });
+  return wanted;
+}
+
 async function readCapped(res: Response, limit: number): Promise<Uint8Array> {
   if (res.body === null) return new Uint8Array(0);
   const reader = res.body.getReader();

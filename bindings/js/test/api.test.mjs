@@ -432,6 +432,44 @@ describe('a pipeline', () => {
     await receiver.close();
   });
 
+  test('a 307 reaches the core with its Location and is followed on the same origin', async () => {
+    let n = 0;
+    const receiver = await captureServer(() =>
+      ++n === 1 ? { status: 307, headers: { location: '/moved/v1/traces' } } : {},
+    );
+    const t = pipeline(receiver);
+    t.span('redirected', () => {});
+    assert.equal(await t.forceFlush(), true);
+    await waitFor('the redirected export', () => t.stats().spans.exported === 1);
+    const [first, second] = receiver.requests;
+    assert.deepEqual(
+      receiver.requests.map((r) => [r.method, r.path]),
+      [
+        ['POST', '/v1/traces'],
+        ['POST', '/moved/v1/traces'],
+      ],
+    );
+    assert.ok(first.body.equals(second.body), 'the same body goes again');
+    assert.deepEqual(t.stats().spans.dropped, {});
+    await t.shutdown();
+    await receiver.close();
+  });
+
+  test('a redirect to another host is not followed: credentials stay with the backend', async () => {
+    const elsewhere = await captureServer();
+    const receiver = await captureServer(() => ({ status: 308, headers: { location: `${elsewhere.url}/v1/traces` } }));
+    const t = pipeline(receiver, { headers: { authorization: 'Bearer s3cr3t' }, allowInsecure: true });
+    t.span('not followed', () => {});
+    assert.equal(await t.forceFlush(), true);
+    await t.forceFlush();
+    assert.equal(receiver.requests.length, 1);
+    assert.equal(elsewhere.requests.length, 0);
+    assert.deepEqual(t.stats().spans.dropped, { rejected: 1 });
+    await t.shutdown();
+    await receiver.close();
+    await elsewhere.close();
+  });
+
   test('a 400 is dropped and counted, not retried', async () => {
     const receiver = await captureServer(() => ({ status: 400, body: '{}' }));
     const t = pipeline(receiver);

@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict
 
@@ -19,7 +21,7 @@ import pytest
 import polytel
 from polytel import _core, _state
 
-from .conftest import Capture, configure_json
+from .conftest import Capture, _handler, configure_json
 
 PACKAGE_DIR = Path(polytel.__file__).resolve().parent
 
@@ -219,13 +221,52 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(capture: Capture) -> 
     assert stats["spans"]["exported"] + dropped == 100
 
 
-def test_a_307_redirect_is_followed_with_the_same_body(capture: Capture) -> None:
+def test_a_307_reaches_the_core_and_is_followed_with_the_same_body(capture: Capture) -> None:
+    # urllib follows nothing: the 307 and its Location go to the core, which
+    # sends the same body again, on the same origin, at its next poll.
     capture.answers.append((307, {"Location": "/moved/v1/traces"}, b""))
     configure_json(capture)
     with polytel.span("redirected"):
         pass
     assert polytel.force_flush(10)
-    first, second = capture.requests
+    first, second = capture.wait_for(lambda r: len(r) >= 2)
     assert (first.path, second.path) == ("/v1/traces", "/moved/v1/traces")
     assert first.body == second.body and second.headers["content-type"] == "application/json"
-    assert polytel.stats()["spans"]["exported"] == 1
+    deadline = time.monotonic() + 10
+    while polytel.stats()["spans"]["exported"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stats = polytel.stats()["spans"]
+    assert (stats["exported"], stats["dropped"]) == (1, {})
+
+
+def test_a_redirect_to_another_host_is_not_followed(capture: Capture) -> None:
+    # Another origin would get the backend's credentials: the core drops the
+    # export, counts it and names only the other host.
+    elsewhere = Capture()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(elsewhere))
+    try:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        target = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        capture.answers.append((307, {"Location": target}, b""))
+        configure_json(capture, headers={"authorization": "Bearer s3cr3t"}, allow_insecure=True)
+        with polytel.span("not followed"):
+            pass
+        assert polytel.force_flush(10)
+        time.sleep(0.3)
+        assert len(capture.requests) == 1 and elsewhere.requests == []
+        stats = polytel.stats()["spans"]
+        assert (stats["exported"], stats["dropped"]) == (0, {"rejected": 1})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_302_is_not_turned_into_a_get(capture: Capture) -> None:
+    capture.answers.append((302, {"Location": "/elsewhere"}, b""))
+    configure_json(capture)
+    with polytel.span("moved"):
+        pass
+    assert polytel.force_flush(10)
+    time.sleep(0.3)
+    assert [r.path for r in capture.requests] == ["/v1/traces"], "no GET, no second POST"
+    assert polytel.stats()["spans"]["dropped"] == {"rejected": 1}

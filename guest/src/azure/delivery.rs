@@ -18,7 +18,7 @@ pub const THROTTLED: [u16; 2] = [402, 439];
 /// §4(c) "206 Partial": items with exactly this message are dropped, never retried.
 pub const SAMPLED_OUT: &str = "Telemetry sampled out.";
 /// Redirects followed in a row for one export before it is given up.
-pub const MAX_REDIRECTS: u32 = 10;
+pub use crate::delivery::MAX_REDIRECTS;
 
 /// What to do with an export after its answer.
 #[derive(Debug, PartialEq)]

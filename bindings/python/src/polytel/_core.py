@@ -95,6 +95,8 @@ class HttpOutcome:
     retry_after: Optional[str]
     #: base64 of the response body.
     body: str
+    #: The response headers the core reads (location, x-ms-qps-*), names lower-case.
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,12 @@ class Instance:
         if isinstance(outcome, HttpOutcome):
             rec = Record()
             # Field names as the WIT spells them (one has a hyphen).
-            for name, v in (("status", outcome.status), ("retry-after", outcome.retry_after), ("body", outcome.body)):
+            for name, v in (
+                ("status", outcome.status),
+                ("retry-after", outcome.retry_after),
+                ("body", outcome.body),
+                ("headers", list(outcome.headers)),
+            ):
                 setattr(rec, name, v)
             value = Variant("response", rec)
         else:

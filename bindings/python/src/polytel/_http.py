@@ -10,41 +10,31 @@ import http.client
 import socket
 import urllib.error
 import urllib.request
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Optional, Tuple, Union
 
 from ._core import Export, FailedOutcome, HttpOutcome
 
 # Response bodies matter only for partial_success; more than this is not read.
 _MAX_RESPONSE_BODY = 64 * 1024
-_MAX_REDIRECTS = 5
 
 
-class _KeepMethodRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows 307 and 308 with the same method and body (as the Rust host's
-    client does); any other redirect goes back to the core as the status it
-    is, instead of urllib's turning a POST into a bodiless GET."""
-
-    max_redirections = _MAX_REDIRECTS
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: every 3xx goes back to the core as it came, with
+    its Location, and the core decides (Azure Monitor within Application
+    Insights' domains, OTLP to the same origin only). urllib would turn a
+    POST into a bodiless GET, or re-send the backend's credentials to
+    whichever host the Location names."""
 
     def redirect_request(
         self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
     ) -> Optional[urllib.request.Request]:
-        if code not in (307, 308):
-            return None
-        return urllib.request.Request(
-            newurl,
-            data=req.data,
-            headers=dict(req.header_items()),
-            origin_req_host=req.origin_req_host,
-            unverifiable=True,
-            method=req.get_method(),
-        )
+        return None
 
 
 class Sender:
     def __init__(self, user_agent: str) -> None:
         self._user_agent = user_agent
-        self._opener = urllib.request.build_opener(_KeepMethodRedirects())
+        self._opener = urllib.request.build_opener(_NoRedirects())
 
     def send(self, export: Export) -> Union[HttpOutcome, FailedOutcome]:
         try:
@@ -61,10 +51,10 @@ class Sender:
         timeout = export.timeout if export.timeout is None else max(export.timeout, 0.001)
         try:
             with self._opener.open(req, timeout=timeout) as resp:
-                return _answer(resp.status, resp.headers.get("Retry-After"), resp)
+                return _answer(resp.status, resp.headers, resp)
         except urllib.error.HTTPError as e:
             try:
-                return _answer(e.code, e.headers.get("Retry-After") if e.headers else None, e)
+                return _answer(e.code, e.headers, e)
             finally:
                 e.close()
         except urllib.error.URLError as e:
@@ -75,12 +65,30 @@ class Sender:
             return FailedOutcome(_describe(e))
 
 
-def _answer(status: int, retry_after: Optional[str], stream: Any) -> HttpOutcome:
+def _answer(status: int, headers: Any, stream: Any) -> HttpOutcome:
     try:
         data = stream.read(_MAX_RESPONSE_BODY) or b""
     except (OSError, http.client.HTTPException):
         data = b""
-    return HttpOutcome(status=int(status), retry_after=retry_after, body=base64.b64encode(data).decode("ascii"))
+    return HttpOutcome(
+        status=int(status),
+        retry_after=headers.get("Retry-After") if headers else None,
+        body=base64.b64encode(data).decode("ascii"),
+        headers=_core_headers(headers),
+    )
+
+
+def _core_headers(headers: Any) -> Tuple[Tuple[str, str], ...]:
+    """The response headers the core reads (location, x-ms-qps-*), names
+    lower-case; only these cross into the core, each crossing costs."""
+    if not headers:
+        return ()
+    wanted = []
+    for raw, value in headers.items():
+        name = raw.lower()
+        if name == "location" or name.startswith("x-ms-qps-"):
+            wanted.append((name, str(value)))
+    return tuple(wanted)
 
 
 def _describe(e: Any) -> str:
