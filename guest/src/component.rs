@@ -119,7 +119,19 @@ impl wit::GuestPipeline for PipelineResource {
     }
 
     fn report(&self, id: u64, o: wit::Outcome, now: u64) {
-        self.0.borrow_mut().report(id, &outcome(o), now)
+        use base64::Engine as _;
+        match o {
+            // With its headers: Live Metrics reads the x-ms-qps-* ones.
+            wit::Outcome::Response(r) => self.0.borrow_mut().report_http(
+                id,
+                r.status,
+                r.retry_after,
+                &r.headers,
+                base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
+                now,
+            ),
+            o => self.0.borrow_mut().report(id, &outcome(o), now),
+        }
     }
 
     fn abandon(&self) -> u64 {

@@ -495,7 +495,8 @@ fn metric_settings(
 }
 
 /// Moves the presets' settings (credentials, datasets, regions) out of the
-/// options; each must be a string.
+/// options; each must be a string (a switch such as azure_monitor_live_metrics
+/// may be a boolean too, as a config file writes it).
 fn take_preset_settings(
     options: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<BTreeMap<String, String>, String> {
@@ -505,6 +506,9 @@ fn take_preset_settings(
             None | Some(serde_json::Value::Null) => {}
             Some(serde_json::Value::String(v)) => {
                 out.insert(key.option.to_owned(), v);
+            }
+            Some(serde_json::Value::Bool(b)) => {
+                out.insert(key.option.to_owned(), b.to_string());
             }
             Some(_) => return Err(format!("The option {} must be a string.", key.option)),
         }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::azure::delivery::Judgement;
+use crate::azure::live::{self, Answer, Session, Settled};
 use crate::config::{Config, Route};
 use crate::delivery::{judge, Outcome, Verdict};
 use crate::encode::{
@@ -30,7 +31,7 @@ pub use crate::config::Signal;
 pub use crate::delivery::Outcome as ExportOutcome;
 
 /// Where an export goes, with everything the host needs to send it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Destination {
     Http {
         url: String,
@@ -46,6 +47,30 @@ pub enum Destination {
         timeout_ms: u32,
     },
     Stdout,
+}
+
+/// URLs with the `ikey` of a Live Metrics request masked; header values are
+/// `Secret`s, which mask themselves.
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Destination::Http { url, headers, timeout_ms } => f
+                .debug_struct("Http")
+                .field("url", &live::masked_url(url))
+                .field("headers", headers)
+                .field("timeout_ms", timeout_ms)
+                .finish(),
+            Destination::Grpc { target, path, metadata, compressed, timeout_ms } => f
+                .debug_struct("Grpc")
+                .field("target", target)
+                .field("path", path)
+                .field("metadata", metadata)
+                .field("compressed", compressed)
+                .field("timeout_ms", timeout_ms)
+                .finish(),
+            Destination::Stdout => f.write_str("Stdout"),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq)]
@@ -120,13 +145,26 @@ pub struct Pipeline {
     rng: u64,
     stats: Stats,
     warnings: Warnings,
+    /// Application Insights' Live Metrics (azure-monitor.md §4(e)), when an
+    /// azure-monitor route has it on: its requests are not exports (see
+    /// `crate::azure::live`).
+    live: Option<Session>,
 }
 
 impl Pipeline {
     pub fn new(config: Config) -> Pipeline {
         let mut warnings = Warnings::default();
         config.warnings.iter().cloned().for_each(|w| warnings.push(w));
+        let live = if config.disabled {
+            None
+        } else {
+            Signal::ALL.iter().flat_map(|s| config.routes(*s)).find_map(|r| match r {
+                Route::Azure(a) if a.live_metrics => Some(Session::new(a, &config.resource, config.seed)),
+                _ => None,
+            })
+        };
         Pipeline {
+            live,
             rng: config.seed,
             spans: BatchQueue::new(config.batch),
             queued_ids: HashSet::new(),
@@ -208,6 +246,8 @@ impl Pipeline {
                         "compression": "none",
                         "timeout_ms": a.timeout_ms,
                         "instrumentation_key": a.instrumentation_key.masked(),
+                        "live_metrics": if a.live_metrics { "on" } else { "off" },
+                        "live_endpoint": crate::credentials::redact_url(&a.live_endpoint),
                         "headers": a.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.masked()))).collect::<serde_json::Map<_, _>>(),
                     }),
                     Route::Otlp(o) => serde_json::json!({
@@ -312,6 +352,9 @@ impl Pipeline {
                     .once("duplicate", || "A span arrived twice (ended twice?); the second copy was dropped.".into());
                 continue;
             }
+            if let Some(live) = &mut self.live {
+                live.span(&parsed.span);
+            }
             if !self.admit(Signal::Traces, self.spans.is_full(), self.spans.capacity()) {
                 continue;
             }
@@ -336,6 +379,9 @@ impl Pipeline {
                 }
             };
             self.note_record(Signal::Logs, &parsed.limited, parsed.notes);
+            if let Some(live) = &mut self.live {
+                live.log(&parsed.record);
+            }
             if self.admit(Signal::Logs, self.logs.is_full(), self.logs.capacity()) {
                 self.logs.push((parsed.scope, parsed.record));
             }
@@ -409,6 +455,17 @@ impl Pipeline {
             out.exports.push(Self::export_of(&self.config, p));
         }
         self.stats.exports.sent += out.exports.iter().filter(|e| e.destination != Destination::Stdout).count() as u64;
+        // Live Metrics last, so it never holds up an export, and not while
+        // flushing (a shutdown must not wait on it). Not counted as an export.
+        if let Some(r) = self.live.as_mut().filter(|_| !flush).and_then(|l| l.request(now)) {
+            out.exports.push(Export {
+                id: r.id,
+                signal: Signal::Metrics,
+                destination: Destination::Http { url: r.url, headers: r.headers, timeout_ms: r.timeout_ms },
+                body: base64::engine::general_purpose::STANDARD.encode(r.body),
+                items: 0,
+            });
+        }
         let next_collection = if self.config.metric_routes.is_empty() {
             u64::MAX
         } else {
@@ -416,6 +473,9 @@ impl Pipeline {
         };
         let next_schedule = self.spans.next_due(now).min(self.logs.next_due(now)).min(next_collection);
         out.next_poll = self.pending.iter().filter(|p| !p.in_flight).map(|p| p.due).fold(next_schedule, u64::min);
+        if let Some(live) = &self.live {
+            out.next_poll = out.next_poll.min(live.next_due());
+        }
         if out.observe {
             out.next_poll = now;
         }
@@ -588,7 +648,66 @@ impl Pipeline {
         }
     }
 
+    /// Settles an HTTP answer with its headers (the contract's
+    /// http-response): a Live Metrics request reads its x-ms-qps-* headers;
+    /// an export, its status, Retry-After, Location and body (`report`).
+    pub fn report_http(
+        &mut self,
+        id: u64,
+        status: u16,
+        retry_after: Option<String>,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        now: u64,
+    ) {
+        if live::is_live_id(id) {
+            self.report_live(id, &Answer::Http { status, headers }, now);
+        } else {
+            self.report(id, &crate::delivery::http_outcome(status, retry_after, headers, body), now);
+        }
+    }
+
+    /// Moves Live Metrics on after its request `id` ended: never retried,
+    /// never counted; a failure is said once, naming only the endpoint's
+    /// host (its URL carries the instrumentation key).
+    fn report_live(&mut self, id: u64, answer: &Answer, now: u64) {
+        // After `abandon` there is no session; a late answer is moot.
+        let Some(session) = &mut self.live else { return };
+        let before = session.endpoint().to_owned();
+        match session.answered(id, answer, now) {
+            None => self.warnings.once("unknown_export", || {
+                format!("An outcome was reported for export {id}, which is not in flight; it was ignored.")
+            }),
+            Some(Settled::Ok) => {}
+            Some(Settled::Failed { host, status }) => self.warnings.once("live_failed", || {
+                let what = if status == 0 { "no answer".to_owned() } else { format!("HTTP {status}") };
+                format!("Live Metrics at {host} failed ({what}); polytel keeps trying at Live Metrics' own pace, apart from exports.")
+            }),
+        }
+        let after = session.endpoint().to_owned();
+        if after != before {
+            self.warnings.once("live_redirected", || {
+                format!(
+                    "Application Insights moved this resource's Live Metrics from {} to {}; polytel sends there from now on.",
+                    live::host_of(&before),
+                    live::host_of(&after)
+                )
+            });
+        }
+    }
+
     pub fn report(&mut self, id: u64, outcome: &Outcome, now: u64) {
+        if live::is_live_id(id) {
+            // Without headers: a host that reports a bare outcome.
+            let answer = match outcome {
+                Outcome::Response { status, .. } | Outcome::Redirect { status, .. } => {
+                    Answer::Http { status: *status, headers: &[] }
+                }
+                Outcome::Grpc { .. } | Outcome::Failed(_) => Answer::Failed,
+            };
+            self.report_live(id, &answer, now);
+            return;
+        }
         let Some(i) = self.pending.iter().position(|p| p.id == id && p.in_flight) else {
             self.warnings.once("unknown_export", || {
                 format!("An outcome was reported for export {id}, which is not in flight; it was ignored.")
@@ -868,6 +987,8 @@ impl Pipeline {
 
     /// Drops everything queued or pending; returns how many items that was.
     pub fn abandon(&mut self) -> u64 {
+        // Shutting down: Live Metrics stops with the exports.
+        self.live = None;
         let spans = self.spans.clear() as u64;
         self.queued_ids.clear();
         let logs = self.logs.clear() as u64;

@@ -47,6 +47,9 @@ const NEWRELIC_LICENSE_KEY: Key = key("newrelic_license_key", &["NEW_RELIC_LICEN
 const NEWRELIC_REGION: Key = key("newrelic_region", &[], "a region");
 const AZURE_CONNECTION_STRING: Key =
     key("azure_monitor_connection_string", &["APPLICATIONINSIGHTS_CONNECTION_STRING"], "a connection string");
+/// azure-monitor.md §4(e): Live Metrics is on unless this is "false". The
+/// reference names no environment variable for it, so it is an option only.
+const AZURE_LIVE_METRICS: Key = key("azure_monitor_live_metrics", &[], "true or false");
 const ELASTIC_SECRET_TOKEN: Key = key("elastic_secret_token", &["ELASTIC_APM_SECRET_TOKEN"], "a secret token");
 const ELASTIC_API_KEY: Key = key("elastic_api_key", &["ELASTIC_APM_API_KEY"], "an API key");
 const DYNATRACE_API_TOKEN: Key = key("dynatrace_api_token", &["DT_API_TOKEN"], "an API token");
@@ -85,6 +88,7 @@ pub const KEYS: &[Key] = &[
     NEWRELIC_LICENSE_KEY,
     NEWRELIC_REGION,
     AZURE_CONNECTION_STRING,
+    AZURE_LIVE_METRICS,
     ELASTIC_SECRET_TOKEN,
     ELASTIC_API_KEY,
     DYNATRACE_API_TOKEN,
@@ -152,6 +156,8 @@ pub struct Preset {
     /// Application Insights' connection string: the backend takes Azure
     /// Monitor envelopes (`crate::azure`), not OTLP, at each target's URL.
     pub azure: Option<ConnectionString>,
+    /// Application Insights' Live Metrics (§4(e)) is on.
+    pub azure_live_metrics: bool,
 }
 
 impl Preset {
@@ -302,7 +308,14 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
         .iter()
         .find(|n| n.eq_ignore_ascii_case(name))
         .ok_or_else(|| format!("There is no backend named {name:?}; use one of {}.", NAMES.join(", ")))?;
-    let preset = |targets, temporality, delta_only| Preset { name, targets, temporality, delta_only, azure: None };
+    let preset = |targets, temporality, delta_only| Preset {
+        name,
+        targets,
+        temporality,
+        delta_only,
+        azure: None,
+        azure_live_metrics: false,
+    };
     Ok(match *name {
         // §2.1: DSN → per-signal URLs; traces and logs only.
         "sentry" => {
@@ -503,6 +516,7 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
                 },
             };
             let cs = connection_string::parse(&text, &where_)?;
+            let live = inputs.choice("azure-monitor", &AZURE_LIVE_METRICS, &["true", "false"], "true")? == "true";
             // An endpoint replaces the IngestionEndpoint; /v2.1/track is appended.
             let base = inputs.base(&[], || Ok(cs.ingestion_endpoint.clone()))?;
             let target = Target {
@@ -519,6 +533,7 @@ pub fn resolve(name: &str, inputs: &mut Inputs) -> Result<Preset, String> {
                 temporality: Some(Temporality::Delta),
                 delta_only: false,
                 azure: Some(cs),
+                azure_live_metrics: live,
             }
         }
         // §2.8: APM Server or managed OTLP; the endpoint is the user's.

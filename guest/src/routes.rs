@@ -271,7 +271,8 @@ pub fn build(env: &mut Env, inputs: RouteInputs) -> Result<Routes, String> {
                         None => otlp_target(env, opts, signal, endpoint_of("otlp"))?,
                     };
                     if let Some(cs) = resolved.get(name).and_then(|p| p.azure.as_ref()) {
-                        let route = azure_route(env, opts, signal, target, cs, user_headers)?;
+                        let live = resolved[name].azure_live_metrics;
+                        let route = azure_route(env, opts, signal, target, cs, live, user_headers)?;
                         if !allow_insecure {
                             check_key_over_http(&route)?;
                         }
@@ -492,6 +493,7 @@ fn azure_route(
     signal: Signal,
     target: Target,
     cs: &crate::azure::connection_string::ConnectionString,
+    live_metrics: bool,
     user_headers: Vec<(String, String)>,
 ) -> Result<AzureRoute, String> {
     if opts.protocol.as_deref().is_some_and(|p| !p.eq_ignore_ascii_case("http/protobuf")) {
@@ -506,22 +508,33 @@ fn azure_route(
     Ok(AzureRoute {
         url: target.url,
         live_endpoint: cs.live_endpoint.clone(),
+        live_metrics,
         instrumentation_key: cs.instrumentation_key.clone(),
         headers,
         timeout_ms: effective_timeout(opts.timeout_ms.unwrap_or(10_000), batch_timeout),
     })
 }
 
-/// The instrumentation key travels in every envelope: like any credential, it
-/// goes over plain http only to this machine, unless the user allows it.
+/// The instrumentation key travels in every envelope, and in every Live
+/// Metrics request's URL: like any credential, it goes over plain http only
+/// to this machine, unless the user allows it.
 fn check_key_over_http(route: &AzureRoute) -> Result<(), String> {
-    let host = url_host(&route.url).unwrap_or("");
-    if !route.url.starts_with("http://") || is_loopback(host) {
-        return Ok(());
+    let live = route.live_metrics.then_some(route.live_endpoint.as_str());
+    for url in std::iter::once(route.url.as_str()).chain(live) {
+        let host = url_host(url).unwrap_or("");
+        if !url.starts_with("http://") || is_loopback(host) {
+            continue;
+        }
+        let what = if url == route.url {
+            ""
+        } else {
+            " (Live Metrics' LiveEndpoint; set azure_monitor_live_metrics to \"false\" to turn it off)"
+        };
+        return Err(format!(
+            "Refusing to send the Application Insights instrumentation key to {host}{what} over plain http; use an https endpoint, or set the option allow_insecure (POLYTEL_ALLOW_INSECURE=true) if the network is trusted."
+        ));
     }
-    Err(format!(
-        "Refusing to send the Application Insights instrumentation key to {host} over plain http; use an https endpoint, or set the option allow_insecure (POLYTEL_ALLOW_INSECURE=true) if the network is trusted."
-    ))
+    Ok(())
 }
 
 /// Header names that usually carry a credential.

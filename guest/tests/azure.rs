@@ -2,12 +2,15 @@
 //! from the connection string, envelopes in the export bodies, and the Track
 //! API's answers (shared/reference/azure-monitor.md §4(c)): 200, 206 with item
 //! errors (only the retryable items go again), retryable statuses with
-//! Retry-After, drops that are counted, and redirects.
+//! Retry-After, drops that are counted, and redirects; and Live Metrics
+//! (§4(e)): pings, posts and their answers' x-ms-qps-* headers, apart from
+//! exports. Tests of exports switch Live Metrics off (it is on by default),
+//! so that only exports are seen.
 
 use base64::Engine as _;
 use polytel_core::config::{Route, Signal};
 use polytel_core::delivery::Outcome;
-use polytel_core::pipeline::{Destination, Export, Pipeline};
+use polytel_core::pipeline::{Destination, Export, Pipeline, PollResult};
 use polytel_core::stats::DropReason;
 use serde_json::{json, Value};
 
@@ -23,9 +26,11 @@ fn connection_string() -> String {
     format!("InstrumentationKey={KEY};IngestionEndpoint={INGESTION}/;LiveEndpoint=https://westeurope.livediagnostics.monitor.azure.com/")
 }
 
-/// A pipeline to Azure Monitor with `extra` option members, and `env`.
+/// A pipeline to Azure Monitor with `extra` option members, and `env`;
+/// Live Metrics off unless `extra` says otherwise.
 fn pipeline_with(extra: Value, env: Value) -> Result<Pipeline, String> {
-    let mut options = json!({"backend": "azure-monitor", "service_name": "checkout", "service_version": "2.0.1"});
+    let mut options = json!({"backend": "azure-monitor", "service_name": "checkout", "service_version": "2.0.1",
+        "azure_monitor_live_metrics": "false"});
     options.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     if env.get("APPLICATIONINSIGHTS_CONNECTION_STRING").is_none()
         && options.get("azure_monitor_connection_string").is_none()
@@ -390,4 +395,355 @@ fn json_lines_carry_azure_correlation_with_the_azure_preset() {
     p.record_logs(&record);
     let line = p.poll(T0, true).exports.into_iter().find(|e| e.signal == Signal::Logs).unwrap().body;
     assert!(!line.contains("operation_Id") && line.contains("trace_id"), "{line}");
+}
+
+// Live Metrics (QuickPulse, §4(e)).
+
+const LIVE: &str = "https://westeurope.livediagnostics.monitor.azure.com";
+
+fn live_pipeline() -> Pipeline {
+    pipeline(json!({"azure_monitor_live_metrics": "true"}))
+}
+
+fn url_of(e: &Export) -> &str {
+    let Destination::Http { url, .. } = &e.destination else { panic!("http expected: {e:?}") };
+    url
+}
+
+fn is_live(e: &Export) -> bool {
+    url_of(e).contains("/QuickPulseService.svc/")
+}
+
+/// The Live Metrics requests of a poll: "ping" or "post" and the export.
+fn live_of(r: &PollResult) -> Vec<(&'static str, Export)> {
+    r.exports
+        .iter()
+        .filter(|e| e.destination != Destination::Stdout && is_live(e))
+        .map(|e| {
+            let url = url_of(e);
+            let mode = if url.contains("/QuickPulseService.svc/ping?") { "ping" } else { "post" };
+            (mode, e.clone())
+        })
+        .collect()
+}
+
+fn body_of(e: &Export) -> Value {
+    serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(&e.body).unwrap()).unwrap()
+}
+
+fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+const SUB: &[(&str, &str)] = &[("x-ms-qps-subscribed", "true")];
+const UNSUB: &[(&str, &str)] = &[("x-ms-qps-subscribed", "false")];
+const NONE: &[(&str, &str)] = &[];
+
+/// One poll at `at` seconds after T0: the Live Metrics request it gives
+/// (`None`: none), answered with `status` (0: no answer) and `headers`.
+struct Step {
+    at: u64,
+    sent: Option<&'static str>,
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+const fn step(
+    at: u64,
+    sent: Option<&'static str>,
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+) -> Step {
+    Step { at, sent, status, headers }
+}
+
+/// Runs `steps` through `p`; returns the requests sent, with when, and the warnings.
+fn run(p: &mut Pipeline, steps: &[Step]) -> (Vec<(u64, Export)>, Vec<String>) {
+    let mut sent = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let now = T0 + s.at * S;
+        let r = p.poll(now, false);
+        warnings.extend(r.warnings.iter().cloned());
+        let live = live_of(&r);
+        assert_eq!(
+            live.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+            s.sent.into_iter().collect::<Vec<_>>(),
+            "step {i} at {}s",
+            s.at
+        );
+        if let Some((_, e)) = live.into_iter().next() {
+            assert!(r.next_poll > now, "step {i}: nothing more is due while the request is out");
+            assert_eq!(e.items, 0, "step {i}: no items");
+            if s.status == 0 {
+                p.report(e.id, &Outcome::Failed("connection refused".into()), now);
+            } else {
+                p.report_http(e.id, s.status, None, &h(s.headers), vec![], now);
+            }
+            sent.push((s.at, e));
+        }
+    }
+    warnings.extend(p.poll(T0 + steps.last().map_or(0, |s| s.at) * S, false).warnings);
+    (sent, warnings)
+}
+
+#[test]
+fn live_metrics_pings_every_5_s_until_subscribed_then_posts_every_second() {
+    let mut p = live_pipeline();
+    let (sent, warnings) = run(
+        &mut p,
+        &[
+            step(0, Some("ping"), 200, UNSUB),
+            step(1, None, 0, NONE),
+            step(4, None, 0, NONE),
+            step(5, Some("ping"), 200, NONE),
+            step(9, None, 0, NONE),
+            step(10, Some("ping"), 200, SUB),
+            step(10, None, 0, NONE),
+            step(11, Some("post"), 200, NONE),
+            step(12, Some("post"), 200, SUB),
+            step(13, Some("post"), 200, UNSUB),
+            step(14, None, 0, NONE),
+            step(17, None, 0, NONE),
+            step(18, Some("ping"), 200, NONE),
+            step(23, Some("ping"), 200, NONE),
+        ],
+    );
+    let (_, ping) = &sent[0];
+    let Destination::Http { url, headers, timeout_ms } = &ping.destination else { panic!() };
+    assert_eq!(url, &format!("{LIVE}/QuickPulseService.svc/ping?api-version=2024-04-01-preview&ikey={KEY}"));
+    assert!(*timeout_ms <= 2_000, "{timeout_ms}");
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.expose().to_owned());
+    assert_eq!(header("Content-Type").as_deref(), Some("application/json"));
+    // .NET ticks of 2026-01-01T12:00:00Z.
+    assert_eq!(header("x-ms-qps-transmission-time").as_deref(), Some("639028656000000000"));
+    assert_eq!(header("x-ms-qps-machine-name").as_deref(), Some("box-1"));
+    assert_eq!(header("x-ms-qps-instance-name").as_deref(), Some("box-1"));
+    assert_eq!(header("x-ms-qps-role-name").as_deref(), Some("checkout"));
+    assert_eq!(header("x-ms-qps-invariant-version").as_deref(), Some("1"));
+    assert_eq!(header("x-ms-qps-configuration-etag").as_deref(), Some(""));
+    let stream = header("x-ms-qps-stream-id").unwrap();
+    assert!(stream.len() == 32 && stream.bytes().all(|b| b.is_ascii_hexdigit()), "{stream}");
+    let point = body_of(ping);
+    assert!(point.is_object(), "a ping carries one MonitoringDataPoint: {point}");
+    assert_eq!(
+        (&point["StreamId"], &point["RoleName"], &point["Instance"]),
+        (&json!(stream), &json!("checkout"), &json!("box-1"))
+    );
+    assert_eq!(point["Timestamp"], "2026-01-01T12:00:00.000000Z");
+    assert_eq!(point["Metrics"], json!([]));
+    // Posts: an array of one point, to /post.
+    let (at, post) = &sent[3];
+    assert_eq!(*at, 11);
+    assert!(
+        url_of(post).starts_with(&format!("{LIVE}/QuickPulseService.svc/post?api-version=2024-04-01-preview&ikey="))
+    );
+    assert_eq!(body_of(post).as_array().map(Vec::len), Some(1));
+    // Not exports: no items, not counted, no warnings.
+    let s = p.stats();
+    assert_eq!((s.exports.sent, s.exports.succeeded, s.exports.failed), (0, 0, 0));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // The key is masked wherever a request is printed.
+    let shown = format!("{:?}", sent.iter().map(|(_, e)| e).collect::<Vec<_>>());
+    assert!(!shown.contains(KEY) && shown.contains("ikey=***"), "{shown}");
+}
+
+#[test]
+fn live_metrics_posts_count_requests_failures_durations_dependencies_and_exceptions() {
+    let mut p = live_pipeline();
+    run(&mut p, &[step(0, Some("ping"), 200, SUB)]);
+    let span = |id: u64, kind: u8, ms: u64, extra: Value| {
+        let mut s = json!({"trace_id": TRACE, "span_id": format!("{id:016x}"), "name": "op", "kind": kind,
+            "start": T0, "end": T0 + ms * MS});
+        s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        s
+    };
+    p.record_spans(
+        &json!([
+            span(1, 2, 1500, json!({})),
+            span(2, 2, 500, json!({"status": {"code": 2, "message": "boom"}})),
+            span(3, 3, 10, json!({})),
+            span(
+                4,
+                3,
+                10,
+                json!({"events": [{"name": "exception", "time": T0,
+                "attributes": {"exception.type": "ValueError"}}]})
+            ),
+            span(5, 1, 10, json!({})),
+            span(6, 2, 300, json!({"attributes": {"http.request.method": "GET", "http.response.status_code": 404}})),
+        ])
+        .to_string(),
+    );
+    p.record_logs(
+        &json!([log_record(17, json!({"attributes": {"exception.type": "KeyError"}})), log_record(9, json!({}))])
+            .to_string(),
+    );
+    // A post covers the second since the subscription.
+    let r = p.poll(T0 + S, false);
+    let live = live_of(&r);
+    assert_eq!(live.len(), 1);
+    assert!(is_live(r.exports.last().unwrap()), "Live Metrics comes after the exports");
+    let (mode, post) = &live[0];
+    assert_eq!(*mode, "post");
+    let metrics = |e: &Export| -> Vec<(String, f64, u64)> {
+        let body = body_of(e);
+        body[0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (m["Name"].as_str().unwrap().to_owned(), m["Value"].as_f64().unwrap(), m["Weight"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let named = |rows: &[(&str, f64, u64)]| -> Vec<(String, f64, u64)> {
+        rows.iter().map(|(n, v, w)| ((*n).to_owned(), *v, *w)).collect()
+    };
+    assert_eq!(
+        metrics(post),
+        named(&[
+            (r"\ApplicationInsights\Requests/Sec", 3.0, 1),
+            (r"\ApplicationInsights\Request Duration", 2300.0 / 3.0, 3),
+            (r"\ApplicationInsights\Requests Failed/Sec", 2.0, 1),
+            (r"\ApplicationInsights\Dependency Calls/Sec", 3.0, 1),
+            (r"\ApplicationInsights\Exceptions/Sec", 2.0, 1),
+        ])
+    );
+    // The exports are what they would be without Live Metrics, and only they count.
+    let sent = r.exports.iter().filter(|e| !is_live(e)).count() as u64;
+    assert_eq!(p.stats().exports.sent, sent);
+    p.report_http(post.id, 200, None, &[], vec![], T0 + S);
+    // The next post covers only what ended since the last one: nothing.
+    let r = p.poll(T0 + 2 * S, false);
+    let live = live_of(&r);
+    assert_eq!(
+        metrics(&live[0].1),
+        named(&[
+            (r"\ApplicationInsights\Requests/Sec", 0.0, 1),
+            (r"\ApplicationInsights\Request Duration", 0.0, 1),
+            (r"\ApplicationInsights\Requests Failed/Sec", 0.0, 1),
+            (r"\ApplicationInsights\Dependency Calls/Sec", 0.0, 1),
+            (r"\ApplicationInsights\Exceptions/Sec", 0.0, 1),
+        ])
+    );
+}
+
+#[test]
+fn live_metrics_honours_the_polling_interval_hint_and_slows_down_when_dead() {
+    const HINT: &[(&str, &str)] = &[("x-ms-qps-service-polling-interval-hint", "2000")];
+    let mut p = live_pipeline();
+    run(
+        &mut p,
+        &[
+            step(0, Some("ping"), 200, HINT),
+            step(1, None, 0, NONE),
+            step(2, Some("ping"), 200, NONE),
+            step(4, Some("ping"), 200, &[("x-ms-qps-service-polling-interval-hint", "soon")]),
+            step(8, None, 0, NONE),
+            step(9, Some("ping"), 200, NONE),
+        ],
+    );
+    // A dead endpoint: pinged every 5 s for a minute, then every minute;
+    // never retried like an export, never counted, said once without the key.
+    let mut p = live_pipeline();
+    let mut steps = vec![step(0, Some("ping"), 0, NONE)];
+    steps.extend((1..=12).map(|i| step(i * 5, Some("ping"), 0, NONE)));
+    steps.extend([
+        step(61, None, 0, NONE),
+        step(119, None, 0, NONE),
+        step(120, Some("ping"), 503, NONE),
+        step(179, None, 0, NONE),
+        step(180, Some("ping"), 0, NONE),
+    ]);
+    let (_, w) = run(&mut p, &steps);
+    let s = p.stats();
+    assert_eq!((s.exports.sent, s.exports.failed, s.spans.retried), (0, 0, 0));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("westeurope.livediagnostics.monitor.azure.com") && !w[0].contains(KEY), "{w:?}");
+}
+
+#[test]
+fn live_metrics_follows_endpoint_redirects_within_azure_only() {
+    const NORTH: &[(&str, &str)] = &[
+        ("x-ms-qps-service-endpoint-redirect-v2", "https://northeurope.livediagnostics.monitor.azure.com/"),
+        ("x-ms-qps-configuration-etag", "etag-1"),
+    ];
+    const EVIL: &[(&str, &str)] = &[("x-ms-qps-service-endpoint-redirect-v2", "https://collector.example/")];
+    const PLAIN: &[(&str, &str)] = &[("x-ms-qps-service-endpoint-redirect-v2", "http://rt.services.visualstudio.com/")];
+    let mut p = live_pipeline();
+    let (sent, w) = run(
+        &mut p,
+        &[
+            step(0, Some("ping"), 200, NORTH),
+            step(5, Some("ping"), 200, EVIL),
+            step(10, Some("ping"), 200, PLAIN),
+            step(15, Some("ping"), 200, NONE),
+        ],
+    );
+    let hosts: Vec<&str> =
+        sent.iter().map(|(_, e)| url_of(e).split("/QuickPulseService.svc").next().unwrap()).collect();
+    assert_eq!(
+        hosts,
+        [
+            LIVE,
+            "https://northeurope.livediagnostics.monitor.azure.com",
+            "https://northeurope.livediagnostics.monitor.azure.com",
+            "https://northeurope.livediagnostics.monitor.azure.com"
+        ]
+    );
+    let Destination::Http { headers, .. } = &sent[1].1.destination else { panic!() };
+    let etag = headers.iter().find(|(k, _)| k == "x-ms-qps-configuration-etag").map(|(_, v)| v.expose());
+    assert_eq!(etag, Some("etag-1"), "the service's etag is echoed");
+    assert!(
+        w.iter().any(|w| w.contains("northeurope.livediagnostics.monitor.azure.com")) && !w.concat().contains(KEY),
+        "{w:?}"
+    );
+    // Exports keep their own endpoint.
+    p.record_spans(&spans(0..1));
+    let r = p.poll(T0 + 20 * S, true);
+    assert!(r.exports.iter().filter(|e| !is_live(e)).all(|e| url_of(e) == TRACK));
+}
+
+#[test]
+fn live_metrics_is_on_by_default_and_off_by_setting() {
+    // On by default: the first poll pings.
+    let input = json!({"options": {"backend": "azure-monitor", "azure_monitor_connection_string": connection_string()},
+        "env": {}, "host": {"host_name": "box-1"}});
+    let mut p = Pipeline::from_json(&input.to_string()).unwrap();
+    let described: Value = serde_json::from_str(&p.describe()).unwrap();
+    assert_eq!(
+        (&described["traces"][0]["live_metrics"], &described["traces"][0]["live_endpoint"]),
+        (&json!("on"), &json!(LIVE))
+    );
+    assert!(!p.describe().contains(KEY));
+    assert_eq!(live_of(&p.poll(T0, false)).len(), 1);
+    // Not while flushing: a shutdown does not wait on it.
+    let mut p = Pipeline::from_json(&input.to_string()).unwrap();
+    assert!(live_of(&p.poll(T0, true)).is_empty());
+    // After abandon (shutdown), never again.
+    p.abandon();
+    assert!(live_of(&p.poll(T0 + 60 * S, false)).is_empty());
+
+    // Off: no live request, ever; described as off.
+    for off in [json!("false"), json!("FALSE"), json!(false)] {
+        let mut p = pipeline(json!({"azure_monitor_live_metrics": off}));
+        p.record_spans(&spans(0..3));
+        for at in [0, 1, 5, 10, 60, 61, 120] {
+            let r = p.poll(T0 + at * S, false);
+            assert!(live_of(&r).is_empty(), "{off} at {at}s");
+        }
+        let described: Value = serde_json::from_str(&p.describe()).unwrap();
+        assert_eq!(described["logs"][0]["live_metrics"], "off");
+    }
+    let e = pipeline_with(json!({"azure_monitor_live_metrics": "nope"}), json!({})).err().unwrap();
+    assert!(e.contains("azure_monitor_live_metrics") && e.contains("\"false\""), "{e}");
+    // The key goes in the live URL: a plain-http LiveEndpoint elsewhere is refused like an ingestion one.
+    let cs = format!("InstrumentationKey={KEY};IngestionEndpoint={INGESTION};LiveEndpoint=http://live.internal/");
+    let e =
+        pipeline_with(json!({"azure_monitor_connection_string": cs, "azure_monitor_live_metrics": "true"}), json!({}))
+            .err()
+            .unwrap();
+    assert!(e.contains("live.internal") && e.contains("azure_monitor_live_metrics") && !e.contains(KEY), "{e}");
+    assert!(pipeline_with(json!({"azure_monitor_connection_string": cs}), json!({})).is_ok(), "off: not sent there");
 }

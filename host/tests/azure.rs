@@ -2,7 +2,9 @@
 //! the host's HTTP worker, against a local fake of Application Insights'
 //! Track API (shared/reference/azure-monitor.md §4(b), §4(c)). The fake
 //! records every request and answers from a script, so partial successes and
-//! retries are seen on the wire.
+//! retries are seen on the wire. It also stands in for Live Metrics (§4(e)):
+//! pings and posts are answered "subscribed". Tests of exports switch Live
+//! Metrics off (it is on by default).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,8 @@ struct Seen {
     path: String,
     headers: Vec<(String, String)>,
     envelopes: Vec<Value>,
+    /// The body as JSON (a Live Metrics ping's is an object).
+    json: Value,
 }
 
 impl Seen {
@@ -57,7 +61,9 @@ impl FakeIngestion {
                 let mut raw = Vec::new();
                 request.as_reader().read_to_end(&mut raw).unwrap();
                 let envelopes: Vec<Value> = serde_json::from_slice(&raw).unwrap_or_default();
+                let json: Value = serde_json::from_slice(&raw).unwrap_or_default();
                 let n = envelopes.len();
+                let live = request.url().starts_with("/QuickPulseService.svc/");
                 sink.lock().unwrap().push(Seen {
                     method: request.method().to_string(),
                     path: request.url().to_owned(),
@@ -67,8 +73,12 @@ impl FakeIngestion {
                         .map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned()))
                         .collect(),
                     envelopes,
+                    json,
                 });
-                let (status, headers, body) = script.pop_front().unwrap_or_else(|| {
+                const SUBSCRIBED: &[(&str, &str)] =
+                    &[("x-ms-qps-subscribed", "true"), ("x-ms-qps-configuration-etag", "etag-7")];
+                let answer = if live { Some((200, SUBSCRIBED, String::new())) } else { script.pop_front() };
+                let (status, headers, body) = answer.unwrap_or_else(|| {
                     (200, &[][..], format!(r#"{{"itemsReceived":{n},"itemsAccepted":{n},"errors":[]}}"#))
                 });
                 let mut response = tiny_http::Response::from_string(body).with_status_code(status);
@@ -87,6 +97,11 @@ impl FakeIngestion {
         format!("InstrumentationKey={KEY};IngestionEndpoint=http://{}/", self.addr)
     }
 
+    /// With Live Metrics sent to this fake too.
+    fn connection_string_with_live(&self) -> String {
+        format!("{};LiveEndpoint=http://{}/", self.connection_string(), self.addr)
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
@@ -102,6 +117,10 @@ impl Drop for FakeIngestion {
 }
 
 fn telemetry(fake: &FakeIngestion) -> Telemetry {
+    telemetry_with(fake.connection_string(), false)
+}
+
+fn telemetry_with(connection_string: String, live: bool) -> Telemetry {
     let options = Options {
         backend: Some("azure-monitor".into()),
         service_name: Some("checkout".into()),
@@ -110,7 +129,8 @@ fn telemetry(fake: &FakeIngestion) -> Telemetry {
         host_facts: Some(json!({"host_name": "box-1", "os_type": "linux"})),
         ..Default::default()
     }
-    .set("azure_monitor_connection_string", fake.connection_string());
+    .set("azure_monitor_connection_string", connection_string)
+    .set("azure_monitor_live_metrics", if live { "true" } else { "false" });
     Telemetry::configure(options).unwrap()
 }
 
@@ -267,4 +287,60 @@ fn a_redirect_to_another_domain_is_dropped() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Live Metrics end to end (§4(e)): the core pings the LiveEndpoint at
+/// once; answered "subscribed" (an x-ms-qps-subscribed header the host
+/// passes back), it posts every second, each request with the x-ms-qps-*
+/// headers; none of it counts as an export, and the Track API still gets
+/// the span.
+#[test]
+fn live_metrics_pings_then_posts_with_the_qps_headers() {
+    let fake = FakeIngestion::start(vec![]);
+    let t = telemetry_with(fake.connection_string_with_live(), true);
+    let live = |fake: &FakeIngestion| -> Vec<Seen> {
+        fake.seen().into_iter().filter(|r| r.path.starts_with("/QuickPulseService.svc/")).collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while live(&fake).len() < 3 && std::time::Instant::now() < deadline {
+        t.span("GET /cart").kind(SpanKind::Server).start().end();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.flushed, "{report:?}");
+    let seen = live(&fake);
+    assert!(seen.len() >= 3, "a ping, then posts: {seen:?}");
+    let query = format!("?api-version=2024-04-01-preview&ikey={KEY}");
+    assert_eq!(seen[0].path, format!("/QuickPulseService.svc/ping{query}"));
+    assert!(seen[0].json.is_object(), "a ping carries one MonitoringDataPoint: {:?}", seen[0].json);
+    for post in &seen[1..] {
+        assert_eq!(post.path, format!("/QuickPulseService.svc/post{query}"));
+        let metrics = post.json[0]["Metrics"].as_array().unwrap_or_else(|| panic!("{:?}", post.json));
+        assert!(metrics.iter().any(|m| m["Name"] == r"\ApplicationInsights\Requests/Sec"), "{metrics:?}");
+        // The etag of the answer before is echoed.
+        assert_eq!(post.header("x-ms-qps-configuration-etag"), Some("etag-7"));
+    }
+    for r in &seen {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.header("x-ms-qps-role-name"), Some("checkout"));
+        assert_eq!(r.header("x-ms-qps-machine-name"), Some("box-1"));
+        assert_eq!(r.header("x-ms-qps-invariant-version"), Some("1"));
+        assert!(r.header("x-ms-qps-transmission-time").is_some_and(|v| v.parse::<u64>().is_ok()), "{r:?}");
+        assert_eq!(r.header("x-ms-qps-stream-id"), seen[0].header("x-ms-qps-stream-id"));
+    }
+    // Requests counted while subscribed show in some post.
+    let requests: f64 = seen[1..]
+        .iter()
+        .filter_map(|p| {
+            p.json[0]["Metrics"].as_array()?.iter().find(|m| m["Name"] == r"\ApplicationInsights\Requests/Sec")?
+                ["Value"]
+                .as_f64()
+        })
+        .sum();
+    assert!(requests > 0.0, "{seen:?}");
+    // Only the Track API's requests are exports.
+    let track = fake.seen().iter().filter(|r| r.path == "/v2.1/track").count();
+    assert!(track >= 1);
+    let stats = t.stats().unwrap();
+    assert_eq!(stats["exports"]["sent"], json!(track), "{stats}");
 }

@@ -11,9 +11,13 @@
 //! - `format`: times, durations, truncation, properties (§4(b));
 //! - `spans`, `logs`, `metrics`: the mapping of each signal (§4(b));
 //! - `envelopes`: the envelope shapes and the JSON array body (§4(b));
-//! - `delivery`: what the Track API's answers mean (§4(c)).
+//! - `delivery`: what the Track API's answers mean (§4(c));
+//! - `live`: Live Metrics (QuickPulse, §4(e)): the ping/post state machine,
+//!   its counters and requests, which the pipeline sends apart from exports.
 //!
-//! Not here yet: Live Metrics (QuickPulse, §4(e)); Entra ID authentication
+//! Not here yet: Live Metrics' documents and filters (§4(e): the
+//! `CollectionConfigurationInfo` of a ping's answer is not read, and posts
+//! carry no `Documents`), and processor or memory figures; Entra ID authentication
 //! (a user can pass `Authorization: Bearer …` in the option `headers`, but
 //! polytel does not fetch or refresh tokens); offline storage (§4(c): the
 //! pipeline retries from memory instead); AvailabilityData from logs.
@@ -22,6 +26,7 @@ pub mod connection_string;
 pub mod delivery;
 pub mod envelopes;
 pub mod format;
+pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod spans;
@@ -41,8 +46,11 @@ pub const TRACK_PATH: &str = "/v2.1/track";
 pub struct AzureRoute {
     /// `{IngestionEndpoint}/v2.1/track`; a followed redirect changes its host.
     pub url: String,
-    /// The Live Metrics endpoint, for when QuickPulse is built.
+    /// The Live Metrics endpoint (the connection string's LiveEndpoint).
     pub live_endpoint: String,
+    /// Live Metrics is on (the default; the preset setting
+    /// `azure_monitor_live_metrics` = "false" turns it off).
+    pub live_metrics: bool,
     /// Written into every envelope (`iKey`); masked in Debug.
     pub instrumentation_key: Secret,
     /// The user's extra headers (option `headers`), such as an Entra
@@ -139,6 +147,7 @@ mod tests {
         AzureRoute {
             url: track_url("https://in.example/"),
             live_endpoint: connection_string::DEFAULT_LIVE.into(),
+            live_metrics: true,
             instrumentation_key: Secret::new("00000000-0000-0000-0000-000000000001".into()),
             headers: vec![],
             timeout_ms: 1000,

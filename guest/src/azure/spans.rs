@@ -137,6 +137,13 @@ pub fn exception(attrs: &[KeyValue], severity_level: Option<u8>) -> ExceptionDat
     }
 }
 
+/// Whether a SERVER or CONSUMER span's Request succeeded (its `success`),
+/// for Live Metrics' failed requests (§4(e)).
+pub fn request_success(span: &Span) -> bool {
+    let ok = span.status.as_ref().is_none_or(|s| s.code != StatusCode::Error as i32);
+    request(span, ok, String::new(), Properties::new()).success
+}
+
 /// SERVER and CONSUMER spans.
 fn request(span: &Span, ok: bool, duration: String, properties: Properties) -> RequestData {
     let attrs = &span.attributes;
