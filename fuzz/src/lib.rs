@@ -557,6 +557,13 @@ fn strict_depth() -> bool {
     *STRICT.get_or_init(|| std::env::var_os("POLYTEL_FUZZ_STRICT_DEPTH").is_some_and(|v| v == "1"))
 }
 
+/// The body inside a gzip export body; a body that is not gzip is a finding.
+fn gunzip(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw).read_to_end(&mut out).unwrap_or_else(|err| panic!("export body is not gzip: {err}"));
+    out
+}
+
 /// Spans carried by a decoded request.
 fn request_spans(req: &ExportTraceServiceRequest) -> usize {
     req.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum()
@@ -577,15 +584,7 @@ pub fn check_export(e: &Export) {
                 headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.expose().to_owned())
             };
             let raw = B64.decode(&e.body).unwrap_or_else(|err| panic!("export body is not base64: {err}"));
-            let raw = if header("content-encoding").as_deref() == Some("gzip") {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&raw[..])
-                    .read_to_end(&mut out)
-                    .unwrap_or_else(|err| panic!("export body is not gzip: {err}"));
-                out
-            } else {
-                raw
-            };
+            let raw = if header("content-encoding").as_deref() == Some("gzip") { gunzip(&raw) } else { raw };
             let spans = match header("content-type").as_deref() {
                 Some("application/x-protobuf") => match ExportTraceServiceRequest::decode(&raw[..]) {
                     Ok(req) => request_spans(&req),
@@ -622,15 +621,7 @@ pub fn check_export(e: &Export) {
             assert!(target.starts_with("http://") || target.starts_with("https://"), "target {target:?}");
             assert!(path.starts_with("/opentelemetry.proto.collector."), "path {path:?}");
             let raw = B64.decode(&e.body).unwrap_or_else(|err| panic!("export body is not base64: {err}"));
-            let raw = if *compressed {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&raw[..])
-                    .read_to_end(&mut out)
-                    .unwrap_or_else(|err| panic!("export body is not gzip: {err}"));
-                out
-            } else {
-                raw
-            };
+            let raw = if *compressed { gunzip(&raw) } else { raw };
             let req = ExportTraceServiceRequest::decode(&raw[..])
                 .unwrap_or_else(|err| panic!("gRPC body is not an OTLP protobuf request: {err}"));
             assert_eq!(request_spans(&req), e.items as usize, "items does not match the spans in the body");
