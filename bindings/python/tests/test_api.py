@@ -328,6 +328,7 @@ def test_a_rejected_export_is_dropped_and_counted(capture: Capture) -> None:
 
 def test_disabled_sends_nothing(capture: Capture) -> None:
     configure_json(capture, disabled=True)
+    assert _state.pipeline is not None and _state.pipeline._worker is None, "no export worker when disabled"
     with polytel.span("s") as s:
         assert not s.is_recording()
     polytel.counter("c").add(1)

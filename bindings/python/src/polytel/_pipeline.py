@@ -202,7 +202,10 @@ class Pipeline:
         self._next_poll: Optional[float] = None
         self._warned: set[str] = set()
 
-    def _start_worker(self) -> threading.Thread:
+    def _start_worker(self) -> Optional[threading.Thread]:
+        if self.disabled:
+            # Nothing is ever recorded or exported: no thread, no polling.
+            return None
         t = threading.Thread(target=self._run, name="polytel-export", daemon=True)
         t.start()
         return t
@@ -385,6 +388,8 @@ class Pipeline:
 
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Exports everything recorded so far; returns whether that finished in time."""
+        if self._worker is None:
+            return True
         if threading.current_thread() is self._worker:
             # From an observable callback: the worker cannot wait for itself.
             return False
@@ -424,7 +429,7 @@ class Pipeline:
             self._spans, self._metrics, self._logs = [], [], []
         # The worker exits at its next wake-up; if it is inside a hung request
         # it finishes on its own once the request times out.
-        if flushed and self._worker is not threading.current_thread():
+        if flushed and self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout=max(0.1, timeout))
         _live.discard(self)
         return ShutdownReport(abandoned + left, flushed)
