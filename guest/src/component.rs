@@ -20,24 +20,11 @@ impl wit::Guest for Component {
     type Pipeline = PipelineResource;
 }
 
-fn outcome(o: wit::Outcome) -> pipeline::ExportOutcome {
+/// A response body as bytes; one that is not base64 is as good as none:
+/// only partial_success and per-item errors are read from it.
+fn body(b64: &str) -> Vec<u8> {
     use base64::Engine as _;
-    match o {
-        wit::Outcome::Response(r) => crate::delivery::http_outcome(
-            r.status,
-            r.retry_after,
-            &r.headers,
-            // A body that is not base64 is as good as none: only partial_success is read from it.
-            base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
-        ),
-        wit::Outcome::Grpc(r) => pipeline::ExportOutcome::Grpc {
-            code: r.code,
-            message: r.message,
-            details: r.details,
-            body: base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
-        },
-        wit::Outcome::Failed(why) => pipeline::ExportOutcome::Failed(why),
-    }
+    base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).unwrap_or_default()
 }
 
 fn export(e: pipeline::Export) -> wit::Export {
@@ -119,18 +106,21 @@ impl wit::GuestPipeline for PipelineResource {
     }
 
     fn report(&self, id: u64, o: wit::Outcome, now: u64) {
-        use base64::Engine as _;
+        let mut p = self.0.borrow_mut();
         match o {
-            // With its headers: Live Metrics reads the x-ms-qps-* ones.
-            wit::Outcome::Response(r) => self.0.borrow_mut().report_http(
+            // With its headers: redirects and Live Metrics read them.
+            wit::Outcome::Response(r) => p.report_http(id, r.status, r.retry_after, &r.headers, body(&r.body), now),
+            wit::Outcome::Grpc(r) => p.report(
                 id,
-                r.status,
-                r.retry_after,
-                &r.headers,
-                base64::engine::general_purpose::STANDARD.decode(r.body.as_bytes()).unwrap_or_default(),
+                &pipeline::ExportOutcome::Grpc {
+                    code: r.code,
+                    message: r.message,
+                    details: r.details,
+                    body: body(&r.body),
+                },
                 now,
             ),
-            o => self.0.borrow_mut().report(id, &outcome(o), now),
+            wit::Outcome::Failed(why) => p.report(id, &pipeline::ExportOutcome::Failed(why), now),
         }
     }
 
