@@ -73,6 +73,29 @@ type step struct {
 	Span            *string           `json:"span"`
 	Log             *string           `json:"log"`
 	EventName       *string           `json:"event_name"`
+	// GenAI operations.
+	LLMCall          *string         `json:"llm_call"`
+	Provider         string          `json:"provider"`
+	Model            string          `json:"model"`
+	Operation        *string         `json:"operation"`
+	Agent            *string         `json:"agent"`
+	Tool             *string         `json:"tool"`
+	Workflow         *string         `json:"workflow"`
+	Memory           *string         `json:"memory"`
+	Store            string          `json:"store"`
+	Usage            *string         `json:"usage"`
+	InputTokens      int64           `json:"input_tokens"`
+	OutputTokens     int64           `json:"output_tokens"`
+	CacheReadTokens  int64           `json:"cache_read_tokens"`
+	CacheWriteTokens int64           `json:"cache_write_tokens"`
+	ReasoningTokens  int64           `json:"reasoning_tokens"`
+	ResponseModel    *string         `json:"response_model"`
+	Cost             *string         `json:"cost"`
+	USD              float64         `json:"usd"`
+	Capture          *string         `json:"capture"`
+	Input            json.RawMessage `json:"input"`
+	Output           json.RawMessage `json:"output"`
+	Stats            *bool           `json:"stats"`
 }
 
 type linkSpec struct {
@@ -298,6 +321,17 @@ func replay(t *testing.T, sc scenario) map[string][]byte {
 	type measurer func(ctx context.Context, v float64, attrs ...Attribute)
 	instruments := map[string]measurer{}
 	var injects []string
+	ops := map[string]*Operation{}
+	var operations []string // one JSON array per stats step
+	// startOp starts a GenAI operation under its explicit parent, if any.
+	startOp := func(s step, id string, begin func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation)) {
+		ctx := bg
+		if s.Parent != nil {
+			ctx = ctxs[*s.Parent]
+		}
+		ctx, op := begin(ctx, attributes(t, s.Attributes)...)
+		ops[id], spans[id], ctxs[id] = op, op.Span, ctx
+	}
 	for _, raw := range sc.Steps {
 		var s step
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -405,6 +439,59 @@ func replay(t *testing.T, sc scenario) map[string][]byte {
 			if err := logs.Handler().Handle(ctx, r); err != nil {
 				t.Fatal(err)
 			}
+		case s.LLMCall != nil:
+			operation := "chat"
+			if s.Operation != nil {
+				operation = *s.Operation
+			}
+			startOp(s, *s.LLMCall, func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation) {
+				if operation == "chat" {
+					return StartLLMCall(ctx, s.Provider, s.Model, attrs...)
+				}
+				return StartInference(ctx, operation, s.Provider, s.Model, attrs...)
+			})
+		case s.Agent != nil:
+			startOp(s, *s.Agent, func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation) {
+				return StartAgent(ctx, *s.Name, attrs...)
+			})
+		case s.Tool != nil:
+			startOp(s, *s.Tool, func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation) {
+				return StartTool(ctx, *s.Name, attrs...)
+			})
+		case s.Workflow != nil:
+			startOp(s, *s.Workflow, func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation) {
+				return StartWorkflow(ctx, *s.Name, attrs...)
+			})
+		case s.Memory != nil:
+			startOp(s, *s.Memory, func(ctx context.Context, attrs ...Attribute) (context.Context, *Operation) {
+				return StartMemory(ctx, *s.Operation, s.Store, attrs...)
+			})
+		case s.Usage != nil:
+			ops[*s.Usage].RecordUsage(Usage{
+				InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, CacheReadTokens: s.CacheReadTokens,
+				CacheWriteTokens: s.CacheWriteTokens, ReasoningTokens: s.ReasoningTokens,
+			})
+		case s.ResponseModel != nil:
+			ops[*s.ResponseModel].SetResponseModel(s.Model)
+		case s.Cost != nil:
+			ops[*s.Cost].RecordCost(s.USD)
+		case s.Capture != nil:
+			if len(s.Input) > 0 {
+				ops[*s.Capture].RecordInput(parseValue(t, decoder(s.Input)))
+			}
+			if len(s.Output) > 0 {
+				ops[*s.Capture].RecordOutput(parseValue(t, decoder(s.Output)))
+			}
+		case s.Stats != nil:
+			st, err := Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(st["operations"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			operations = append(operations, string(b))
 		default:
 			t.Fatalf("unknown step %s", raw)
 		}
@@ -414,12 +501,13 @@ func replay(t *testing.T, sc scenario) map[string][]byte {
 	if err := Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var stats map[string]map[string]any
+	var stats map[string]any // "operations" is an array, the signals objects
 	if err := json.Unmarshal([]byte(p.finalStats), &stats); err != nil {
 		t.Fatalf("stats %q: %v", p.finalStats, err)
 	}
 	for _, sig := range []string{"spans", "metrics", "logs"} {
-		if d := stats[sig]["dropped"]; !reflect.DeepEqual(d, map[string]any{}) {
+		counters, _ := stats[sig].(map[string]any)
+		if d := counters["dropped"]; !reflect.DeepEqual(d, map[string]any{}) {
 			t.Errorf("%s were dropped: %v", sig, d)
 		}
 	}
@@ -432,6 +520,9 @@ func replay(t *testing.T, sc scenario) map[string][]byte {
 	}
 	if len(injects) > 0 {
 		files["inject.json"] = []byte(strings.Join(injects, "\n") + "\n")
+	}
+	if len(operations) > 0 {
+		files["operations.json"] = []byte(strings.Join(operations, "\n") + "\n")
 	}
 	return files
 }
@@ -472,6 +563,13 @@ func TestConformanceScenariosMatchGoldenPayloads(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if file == "operations.json" {
+					// Compared as parsed JSON, line by line.
+					if !sameJSONLines(t, got[file], expected) {
+						t.Errorf("%s/%s differs from the golden file\ngot:  %s\nwant: %s", name, file, got[file], expected)
+					}
+					continue
+				}
 				if !bytes.Equal(got[file], expected) {
 					t.Errorf("%s/%s differs from the golden file (%d vs %d bytes)", name, file, len(got[file]), len(expected))
 					if strings.HasSuffix(file, ".json") {
@@ -481,4 +579,20 @@ func TestConformanceScenariosMatchGoldenPayloads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sameJSONLines reports whether two files of JSON lines hold equal values.
+func sameJSONLines(t *testing.T, got, want []byte) bool {
+	parse := func(b []byte) []any {
+		var out []any
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			var v any
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Errorf("bad JSON line %q: %v", line, err)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	return reflect.DeepEqual(parse(got), parse(want))
 }

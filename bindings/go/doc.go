@@ -19,8 +19,11 @@
 //	}
 //	defer polytel.Shutdown(context.Background())
 //
-//	ctx, agent := polytel.Start(ctx, "invoke_agent research", polytel.String("gen_ai.agent.name", "research"))
+//	ctx, agent := polytel.StartAgent(ctx, "research")
 //	defer agent.End()
+//	_, call := polytel.StartLLMCall(ctx, "openai", "gpt-4o")
+//	call.RecordUsage(polytel.Usage{InputTokens: 412, OutputTokens: 96})
+//	call.End()
 //
 // Everything is safe for concurrent use from many goroutines. Before
 // Configure (and after Shutdown) every call is a cheap no-op.

@@ -94,6 +94,19 @@ type Options struct {
 	// ("127.0.0.1:9464"; port 0 picks one).
 	PrometheusListen string `polytel:"prometheus_listen"`
 
+	// GenAI operations (StartLLMCall, StartAgent, …). Capture their content
+	// (RecordInput, RecordOutput): prompts, responses, tool arguments and
+	// results. Off by default.
+	GenAICaptureContent bool `polytel:"genai_capture_content"`
+	// Prices per provider and model, over and above the core's table:
+	// GenAIPrices["openai"]["gpt-4o"] = GenAIPrice{Input: 2.5, Output: 10}.
+	GenAIPrices map[string]map[string]GenAIPrice `polytel:"genai_prices"`
+	// Redaction of secrets (API keys, passwords, tokens, bearer headers) in
+	// captured content, attribute values and log bodies; on unless false.
+	Redact *bool `polytel:"redact"`
+	// More patterns to redact (regular expressions), such as `user \d+`.
+	RedactPatterns []string `polytel:"redact_patterns"`
+
 	// Log record batching.
 	LogScheduleDelay      time.Duration `polytel:"log_schedule_delay_ms,ms"`
 	LogMaxQueueSize       int           `polytel:"log_max_queue_size"`
@@ -135,6 +148,18 @@ type Options struct {
 
 	// Deterministic replays (the conformance tests): see testHooks.
 	test *testHooks
+}
+
+// GenAIPrice is a model's price in US dollars per million tokens, as the
+// core's price table takes it.
+type GenAIPrice struct {
+	Input  float64 `json:"input"`
+	Output float64 `json:"output"`
+	// Cache reads and writes, when the provider prices them apart.
+	CacheRead  float64 `json:"cache_read,omitempty"`
+	CacheWrite float64 `json:"cache_write,omitempty"`
+	// Other model names with this price ("gpt-4o-2024-08-06").
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // testHooks make a pipeline deterministic, for the conformance tests: ids

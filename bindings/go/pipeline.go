@@ -38,6 +38,8 @@ type plan struct {
 	Traces   bool `json:"traces"`
 	Metrics  bool `json:"metrics"`
 	Logs     bool `json:"logs"`
+	// Whether GenAI content (an operation's input and output) is kept.
+	GenAICapture bool `json:"genai_capture"`
 
 	rootBound uint64
 }
@@ -359,7 +361,9 @@ func Shutdown(ctx context.Context) error {
 
 // Stats returns polytel's counters: per signal ("spans", "metrics", "logs")
 // what was received, exported, dropped (by reason) and retried, and under
-// "host" the library's buffer.
+// "host" the library's buffer. Under "operations", the summary of every GenAI
+// operation ended so far (see StartLLMCall): per operation, name and
+// provider the count, errors by type, duration quantiles, tokens and cost.
 func Stats() (map[string]any, error) {
 	p := active.Load()
 	if p == nil {

@@ -97,6 +97,8 @@ type recording struct {
 	links     []byte
 	status    StatusCode
 	statusMsg string
+	// What a GenAI operation keeps (genai.go); nil for other spans.
+	genai *genaiOp
 }
 
 type spanKey struct{}
@@ -115,6 +117,13 @@ func Start(ctx context.Context, name string, attrs ...Attribute) (context.Contex
 //
 //	ctx, span := polytel.StartWith(ctx, "chat gpt-4o", polytel.SpanOptions{Kind: polytel.KindClient})
 func StartWith(ctx context.Context, name string, o SpanOptions, attrs ...Attribute) (context.Context, *Span) {
+	return start(ctx, name, o, attrs, nil)
+}
+
+// start starts a span; with g, a GenAI operation, which records whether
+// sampled or not (the core derives metrics and stats from every operation)
+// and keeps kind 0 unless one was chosen (the core picks it).
+func start(ctx context.Context, name string, o SpanOptions, attrs []Attribute, g *genaiOp) (context.Context, *Span) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -141,12 +150,12 @@ func StartWith(ctx context.Context, name string, o SpanOptions, attrs ...Attribu
 	} else {
 		s.sc.Sampled = binary.BigEndian.Uint64(s.sc.TraceID[8:])>>1 < p.plan.rootBound
 	}
-	if s.sc.Sampled && p.wants(signalSpans) {
+	if g != nil || s.sc.Sampled && p.wants(signalSpans) {
 		kind := o.Kind
-		if kind == 0 {
+		if kind == 0 && g == nil {
 			kind = KindInternal
 		}
-		r := &recording{name: name, kind: kind, parent: parent, start: p.now()}
+		r := &recording{name: name, kind: kind, parent: parent, start: p.now(), genai: g}
 		r.attrs = appendMembers(r.attrs, attrs)
 		for _, l := range o.Links {
 			r.appendLink(l)
@@ -348,7 +357,9 @@ func (s *Span) End() {
 	buf := getScratch()
 	*buf = s.appendRecord((*buf)[:0], r, end)
 	r.mu.Unlock()
-	if s.p.wants(signalSpans) {
+	// A GenAI operation is sent whenever the pipeline is open, sampled or
+	// not, and whether traces go anywhere or not.
+	if s.p.wants(signalSpans) || r.genai != nil && !s.p.closed.Load() {
 		s.p.push(signalSpans, *buf)
 	}
 	putScratch(buf)
@@ -403,6 +414,12 @@ func (s *Span) appendRecord(b []byte, r *recording, end uint64) []byte {
 		b = append(b, `,"status":{"code":2,"message":`...)
 		b = appendString(b, r.statusMsg)
 		b = append(b, '}')
+	}
+	if r.genai != nil {
+		if !s.sc.Sampled || !s.p.plan.Traces {
+			b = append(b, `,"sampled":false`...)
+		}
+		b = r.genai.appendJSON(b)
 	}
 	return append(b, '}')
 }

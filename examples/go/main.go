@@ -1,7 +1,10 @@
 // An HTTP service traced with polytel: each request is a server span
-// (continuing the caller's trace from its traceparent header), the work
-// inside it child spans, a counter and a histogram measure it, and slog
-// records carry the trace and span ids.
+// (continuing the caller's trace from its traceparent header), the agent
+// answering it a GenAI agent run with a tool call and an LLM call inside
+// (polytel's operation kit: the core names the spans, writes the gen_ai.*
+// attributes and the token, duration and cost metrics), a counter and a
+// histogram measure the requests, and slog records carry the trace and span
+// ids.
 //
 // Build the library once, from the repository root:
 //
@@ -39,7 +42,6 @@ var (
 		polytel.WithDescription("Requests served, by route and status."))
 	duration = polytel.Histogram("http.server.request.duration", polytel.WithUnit("s"),
 		polytel.WithBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-	tokens = polytel.Counter("gen_ai.client.token.usage", polytel.WithUnit("{token}"))
 )
 
 // statusRecorder keeps the status code a handler wrote.
@@ -76,8 +78,8 @@ func traced(route string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// ask answers a question the way an agent would: a (pretend) model call and
-// a tool call, each its own span.
+// ask answers a question the way an agent would: an agent run with a tool
+// call and a (pretend) model call inside, each a GenAI operation.
 func ask(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query().Get("q")
@@ -86,41 +88,53 @@ func ask(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ask something: /ask?q=...", http.StatusBadRequest)
 		return
 	}
-	answer, err := chat(ctx, q)
+	answer, err := weatherAgent(ctx, q)
 	if err != nil {
-		slog.ErrorContext(ctx, "the model failed", "error", err)
-		http.Error(w, "the model failed", http.StatusBadGateway)
+		slog.ErrorContext(ctx, "the agent failed", "error", err)
+		http.Error(w, "the agent failed", http.StatusBadGateway)
 		return
 	}
 	slog.InfoContext(ctx, "answered", "question.length", len(q))
 	fmt.Fprintln(w, answer)
 }
 
-func chat(ctx context.Context, q string) (string, error) {
-	ctx, span := polytel.StartWith(ctx, "chat example-model", polytel.SpanOptions{Kind: polytel.KindClient},
-		polytel.String("gen_ai.operation.name", "chat"),
-		polytel.String("gen_ai.request.model", "example-model"),
-	)
-	defer span.End()
+// fail records err on an operation as any span records an error.
+func fail(op *polytel.Operation, err error) error {
+	op.RecordError(err)
+	op.SetStatus(polytel.StatusError, err.Error())
+	return err
+}
+
+func weatherAgent(ctx context.Context, q string) (string, error) {
+	ctx, agent := polytel.StartAgent(ctx, "weather-assistant")
+	defer agent.End()
 	forecast, err := tool(ctx, "weather", q)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(polytel.StatusError, err.Error())
-		return "", err
+		return "", fail(agent, err)
 	}
-	input, output := len(strings.Fields(q))+12, 9
-	span.SetAttributes(polytel.Int("gen_ai.usage.input_tokens", input), polytel.Int("gen_ai.usage.output_tokens", output))
-	tokens.Add(ctx, float64(input), polytel.String("gen_ai.token.type", "input"))
-	tokens.Add(ctx, float64(output), polytel.String("gen_ai.token.type", "output"))
-	return "It looks like " + forecast + ".", nil
+	return chat(ctx, q, forecast), nil
+}
+
+func chat(ctx context.Context, q, forecast string) string {
+	_, call := polytel.StartLLMCall(ctx, "example", "example-model",
+		polytel.Float64("gen_ai.request.temperature", 0.2))
+	defer call.End()
+	call.RecordInput(polytel.StringValue(q)) // kept only with GenAICaptureContent
+	answer := "It looks like " + forecast + "."
+	call.RecordOutput(polytel.StringValue(answer))
+	call.SetResponseModel("example-model-2025-01")
+	call.RecordUsage(polytel.Usage{InputTokens: int64(len(strings.Fields(q)) + 12), OutputTokens: 9})
+	return answer
 }
 
 func tool(ctx context.Context, name, q string) (string, error) {
-	_, span := polytel.Start(ctx, "execute_tool "+name, polytel.String("gen_ai.tool.name", name))
-	defer span.End()
+	_, call := polytel.StartTool(ctx, name)
+	defer call.End()
+	call.RecordInput(polytel.MapValue(polytel.String("q", q)))
 	if strings.Contains(q, "fail") {
-		return "", errors.New("the weather service timed out")
+		return "", fail(call, errors.New("the weather service timed out"))
 	}
+	call.RecordOutput(polytel.StringValue("sunshine"))
 	return "sunshine", nil
 }
 

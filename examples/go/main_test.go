@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,8 @@ import (
 )
 
 // The example serves a request from a caller with a traceparent: the server
-// span continues the caller's trace, the model and tool spans nest under it.
+// span continues the caller's trace, the agent run nests under it, and the
+// tool and model calls under the agent, named and described by the core.
 func TestTheServiceIsTraced(t *testing.T) {
 	var mu sync.Mutex
 	var spans []map[string]any
@@ -73,11 +75,29 @@ func TestTheServiceIsTraced(t *testing.T) {
 			t.Errorf("span %v is not in the caller's trace", s["name"])
 		}
 	}
-	server, chat, tool := byName["GET /ask"], byName["chat example-model"], byName["execute_tool weather"]
-	if server == nil || chat == nil || tool == nil {
+	server, agent := byName["GET /ask"], byName["invoke_agent weather-assistant"]
+	chat, tool := byName["chat example-model"], byName["execute_tool weather"]
+	if server == nil || agent == nil || chat == nil || tool == nil {
 		t.Fatalf("spans: %v", spans)
 	}
-	if server["parentSpanId"] != "00f067aa0ba902b7" || chat["parentSpanId"] != server["spanId"] || tool["parentSpanId"] != chat["spanId"] {
-		t.Errorf("parents: server %v, chat %v, tool %v", server["parentSpanId"], chat["parentSpanId"], tool["parentSpanId"])
+	if server["parentSpanId"] != "00f067aa0ba902b7" || agent["parentSpanId"] != server["spanId"] ||
+		chat["parentSpanId"] != agent["spanId"] || tool["parentSpanId"] != agent["spanId"] {
+		t.Errorf("parents: server %v, agent %v, chat %v, tool %v",
+			server["parentSpanId"], agent["parentSpanId"], chat["parentSpanId"], tool["parentSpanId"])
+	}
+	attrs := map[string]any{}
+	for _, kv := range chat["attributes"].([]any) {
+		kv := kv.(map[string]any)
+		attrs[kv["key"].(string)] = kv["value"]
+	}
+	for _, key := range []string{"gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"} {
+		if attrs[key] == nil {
+			t.Errorf("the core writes %s on the LLM call: %v", key, attrs)
+		}
+	}
+	for key, v := range attrs {
+		if strings.Contains(fmt.Sprint(v), "sunshine") {
+			t.Errorf("content is not captured by default: %s=%v", key, v)
+		}
 	}
 }

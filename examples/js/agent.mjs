@@ -1,8 +1,11 @@
-// An agent-style Node app instrumented with polytel: an agent plans with an
-// LLM, calls tools (one of them flaky), keeps a memory, and serves an HTTP
-// endpoint that continues the caller's trace. Every LLM call and tool call is
-// a span; token usage, durations and tool outcomes are metrics; logs carry
-// the trace they belong to.
+// An agent-style Node app instrumented with polytel: a workflow runs an
+// agent that plans with an LLM, calls tools (one of them flaky), keeps a
+// memory, and serves an HTTP endpoint that continues the caller's trace.
+// LLM calls, agent runs, tool calls and memory operations go through the
+// GenAI operation kit (llmCall, agent, tool, memory, workflow): the core names
+// the spans, writes the GenAI semantic conventions' attributes, and derives
+// token usage, duration and cost metrics and stats(); logs carry the trace
+// they belong to.
 //
 //   node agent.mjs                                      # to the console
 //   node agent.mjs --endpoint http://127.0.0.1:4318     # to a collector (OTLP/HTTP)
@@ -16,20 +19,9 @@ import { parseArgs } from 'node:util';
 
 import polytel from 'polytel';
 
-// Instruments can be made at module scope, before configure.
-const toolCalls = polytel.counter('agent.tool.calls', { unit: '{call}', description: 'Tool calls by tool and outcome.' });
-const tokens = polytel.histogram('gen_ai.client.token.usage', {
-  unit: '{token}',
-  description: 'Tokens used per LLM call.',
-  boundaries: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536],
-});
-const duration = polytel.histogram('gen_ai.client.operation.duration', {
-  unit: 's',
-  description: 'GenAI operation duration.',
-  boundaries: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
-});
 /** @type {Map<string, string>} */
 const memory = new Map();
+// Instruments can be made at module scope, before configure.
 polytel.observableGauge('agent.memory.entries', { unit: '{entry}' }, (o) => o.observe(memory.size));
 
 let seed = 7;
@@ -41,23 +33,16 @@ function random() {
 
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One LLM call, as the GenAI semantic conventions describe it. */
+/** One LLM call: the model is simulated, the usage is what it reports. */
 async function chat(/** @type {string} */ model, /** @type {string} */ prompt) {
-  const attributes = { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': model, 'gen_ai.system': 'openai' };
-  return polytel.span(`chat ${model}`, { kind: 'client', attributes }, async (span) => {
-    const started = performance.now();
+  return polytel.llmCall('openai', model, { attributes: { 'server.address': 'api.openai.com' } }, async (call) => {
+    call.recordInput(prompt); // kept only with genaiCaptureContent: true
     await sleep(5 + random() * 25);
-    const input = prompt.split(' ').length * 4;
-    const output = 20 + Math.floor(random() * 180);
-    span.setAttributes({
-      'gen_ai.usage.input_tokens': input,
-      'gen_ai.usage.output_tokens': output,
-      'gen_ai.response.finish_reasons': ['stop'],
-    });
-    tokens.record(input, { ...attributes, 'gen_ai.token.type': 'input' });
-    tokens.record(output, { ...attributes, 'gen_ai.token.type': 'output' });
-    duration.record((performance.now() - started) / 1000, attributes);
-    return `plan for: ${prompt}`;
+    const answer = `plan for: ${prompt}`;
+    call.setResponseModel(`${model}-2024-08-06`);
+    call.recordUsage({ inputTokens: prompt.split(' ').length * 4, outputTokens: 20 + Math.floor(random() * 180) });
+    call.recordOutput(answer);
+    return answer;
   });
 }
 
@@ -66,38 +51,36 @@ class ToolTimeout extends Error {
 }
 
 /** A tool call; fetch_page times out now and then, and is retried. */
-async function tool(/** @type {string} */ name, /** @type {string} */ input) {
+async function callTool(/** @type {string} */ name, /** @type {string} */ input) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await polytel.span(
-        `execute_tool ${name}`,
-        { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': name, attempt } },
-        async () => {
-          await sleep(2 + random() * 10);
-          if (name === 'fetch_page' && attempt === 1) throw new ToolTimeout(`${name} timed out after 30s`);
-          toolCalls.add(1, { 'gen_ai.tool.name': name, outcome: 'ok' });
-          return `${name}(${input}) done`;
-        },
-      );
+      return await polytel.tool(name, { attributes: { attempt } }, async (call) => {
+        call.recordInput(input);
+        await sleep(2 + random() * 10);
+        // The error is recorded on the tool call (exception, error status, error.type).
+        if (name === 'fetch_page' && attempt === 1) throw new ToolTimeout(`${name} timed out after 30s`);
+        return `${name}(${input}) done`;
+      });
     } catch (error) {
-      toolCalls.add(1, { 'gen_ai.tool.name': name, outcome: 'error' });
       polytel.log('warn', `${name} failed, retrying`, { attempt, 'error.type': error instanceof Error ? error.name : 'unknown' });
       if (attempt >= 2) throw error;
     }
   }
 }
 
-/** One agent run: plan, use tools, remember, answer. */
+/** One agent run in a workflow: plan, use tools, remember, answer. */
 async function run(/** @type {string} */ question) {
-  return polytel.span('invoke_agent research-assistant', { attributes: { 'gen_ai.agent.name': 'research-assistant' } }, async () => {
-    polytel.log('info', 'agent run started', { question });
-    const plan = await chat('gpt-4o', question);
-    const results = await Promise.all([tool('web_search', question), tool('fetch_page', 'https://example.org')]);
-    await polytel.span('search_memory notes', () => memory.set(question, results.join('; ')));
-    const answer = await chat('gpt-4o-mini', `${plan} with ${results.length} results`);
-    polytel.log('info', 'agent run finished', { 'answer.length': answer.length });
-    return answer;
-  });
+  return polytel.workflow('research', () =>
+    polytel.agent('research-assistant', async () => {
+      polytel.log('info', 'agent run started', { question });
+      const plan = await chat('gpt-4o', question);
+      const results = await Promise.all([callTool('web_search', question), callTool('fetch_page', 'https://example.org')]);
+      polytel.memory('update_memory', 'notes', () => memory.set(question, results.join('; ')));
+      const answer = await chat('gpt-4o-mini', `${plan} with ${results.length} results`);
+      polytel.log('info', 'agent run finished', { 'answer.length': answer.length });
+      return answer;
+    }),
+  );
 }
 
 /** An HTTP endpoint that continues the caller's trace (W3C traceparent). */
@@ -134,6 +117,15 @@ await polytel.span('GET /ask', { kind: 'client' }, async () => {
   await res.text();
 });
 server.close();
+
+// Per operation: count, errors by type, p50/p95/p99 durations, tokens and cost.
+for (const op of polytel.stats()?.operations ?? []) {
+  const { p50, p95, p99 } = op.duration_s;
+  console.error(
+    `polytel: ${op.operation} ${op.name}: ${op.count} (${op.errors} errors), p50/p95/p99 ${p50}/${p95}/${p99} s, ` +
+      `${op.input_tokens}+${op.output_tokens} tokens, $${op.cost_usd}`,
+  );
+}
 
 const report = await polytel.shutdown();
 console.error(`polytel: shut down (flushed: ${report.flushed}, abandoned: ${report.abandoned})`);

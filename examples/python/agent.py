@@ -1,7 +1,10 @@
-"""An agent-style app instrumented with polytel: an agent plans with an LLM,
-calls tools (one of them flaky), keeps a memory, and logs through the standard
-library. Every LLM call and tool call is a span; token usage, durations and
-tool outcomes are metrics; logs carry the trace they belong to.
+"""An agent-style app instrumented with polytel's GenAI operation kit: an
+agent plans with an LLM, calls tools (one of them flaky), writes its memory,
+and logs through the standard library.
+The core turns each operation into a span named and attributed by the GenAI
+semantic conventions, token usage and durations into metrics, prices the
+tokens, and summarises every operation in ``polytel.stats()["operations"]``;
+logs carry the trace they belong to.
 
     python examples/python/agent.py                          # to the console
     python examples/python/agent.py --endpoint http://127.0.0.1:4318   # to a collector (OTLP/HTTP)
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import random
@@ -21,21 +25,8 @@ from typing import Dict, List
 
 import polytel
 
-# Instruments can be made at import time, before configure.
-TOOL_CALLS = polytel.counter("agent.tool.calls", unit="{call}", description="Tool calls by tool and outcome.")
-TOKENS = polytel.histogram(
-    "gen_ai.client.token.usage",
-    unit="{token}",
-    description="Tokens used per LLM call.",
-    boundaries=[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536],
-)
-DURATION = polytel.histogram(
-    "gen_ai.client.operation.duration",
-    unit="s",
-    description="GenAI operation duration.",
-    boundaries=[0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
-)
 MEMORY: Dict[str, str] = {}
+# Instruments can be made at import time, before configure.
 polytel.observable_gauge("agent.memory.entries", lambda: len(MEMORY), unit="{entry}")
 
 log = logging.getLogger("agent")
@@ -43,45 +34,39 @@ rng = random.Random(7)
 
 
 async def chat(model: str, prompt: str) -> str:
-    """One LLM call, as the GenAI semantic conventions describe it."""
-    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model, "gen_ai.system": "openai"}
-    with polytel.span(f"chat {model}", attributes, kind="client") as s:
-        latency = rng.uniform(0.005, 0.03)
-        await asyncio.sleep(latency)
-        input_tokens, output_tokens = len(prompt.split()) * 4, rng.randint(20, 200)
-        s.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-        s.set_attribute("gen_ai.usage.output_tokens", output_tokens)
-        s.set_attribute("gen_ai.response.finish_reasons", ["stop"])
-        TOKENS.record(input_tokens, {**attributes, "gen_ai.token.type": "input"})
-        TOKENS.record(output_tokens, {**attributes, "gen_ai.token.type": "output"})
-        DURATION.record(latency, attributes)
-        return f"plan for: {prompt}"
+    """One LLM call: the kit records the model, the usage and the duration."""
+    with polytel.llm_call("openai", model, attributes={"server.address": "api.openai.com"}) as call:
+        call.record_input(prompt)  # kept only when content capture is on
+        await asyncio.sleep(rng.uniform(0.005, 0.03))
+        answer = f"plan for: {prompt}"
+        call.record_usage(input_tokens=len(prompt.split()) * 4, output_tokens=rng.randint(20, 200))
+        call.set_response_model(f"{model}-2024-08-06")
+        call.record_output(answer)
+        return answer
 
 
-@polytel.traced("execute_tool search", attributes={"gen_ai.tool.name": "search"})
+@polytel.tool("search")
 async def search(query: str) -> List[str]:
     await asyncio.sleep(rng.uniform(0.002, 0.01))
-    TOOL_CALLS.add(1, {"gen_ai.tool.name": "search", "outcome": "ok"})
     return [f"https://example.com/{query.replace(' ', '-')}/{i}" for i in range(3)]
 
 
-@polytel.traced("execute_tool fetch_page", attributes={"gen_ai.tool.name": "fetch_page"})
+@polytel.tool("fetch_page")
 async def fetch_page(url: str) -> str:
     await asyncio.sleep(rng.uniform(0.002, 0.01))
     if rng.random() < 0.3:
-        TOOL_CALLS.add(1, {"gen_ai.tool.name": "fetch_page", "outcome": "error"})
-        raise TimeoutError(f"{url} timed out after 30s")
-    TOOL_CALLS.add(1, {"gen_ai.tool.name": "fetch_page", "outcome": "ok"})
+        raise TimeoutError(f"{url} timed out after 30s")  # recorded: error status, error.type
     return f"contents of {url}"
 
 
 def remember(key: str, value: str) -> None:
-    with polytel.span("memory store", {"agent.memory.key": key}):
+    with polytel.memory("update_memory", "agent-notes") as m:
+        m.record_input({key: value})
         MEMORY[key] = value
 
 
 async def run_agent(task: str) -> str:
-    with polytel.span("invoke_agent research", {"gen_ai.agent.name": "research", "agent.task": task}) as agent:
+    with polytel.agent("research", attributes={"agent.task": task}) as agent:
         log.info("agent started on %r", task)
         plan = await chat("gpt-4o", f"plan how to research {task}")
         pages = await search(task)
@@ -116,6 +101,9 @@ if __name__ == "__main__":
     logging.getLogger().addHandler(polytel.LoggingHandler())
 
     asyncio.run(main([f"topic {i}" for i in range(args.runs)]))
+    # Per operation: count, errors by type, p50/p95/p99 latency, tokens, cost.
+    for op in polytel.stats().get("operations", []):
+        print(json.dumps(op, sort_keys=True))
     report = polytel.shutdown(timeout=10)
     if not report:
         print(f"polytel: {report.abandoned} items could not be delivered")

@@ -48,6 +48,16 @@ pub fn parse_attributes(json: &str, limits: AttributeLimits) -> Result<Attribute
     Ok(attrs)
 }
 
+/// Parses one attribute value (a log body, captured content) under the value
+/// length limit: the value and how many strings were cut. Reading it as a
+/// one-member map reuses the attribute parser; the count limit does not apply,
+/// so a map value keeps all its members.
+pub fn parse_value(json: &str, limits: AttributeLimits) -> Result<(Option<AnyValue>, u32), String> {
+    let wrapped = format!("{{\"v\":{json}}}");
+    let mut parsed = parse_attributes(&wrapped, AttributeLimits { count: usize::MAX, ..limits })?;
+    Ok((parsed.kept.pop().and_then(|kv| kv.value), parsed.truncated))
+}
+
 /// Cuts `s` to at most `limit` characters, on a character boundary.
 pub fn truncate_chars(s: &mut String, limit: usize) -> bool {
     match s.char_indices().nth(limit) {

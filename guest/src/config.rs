@@ -118,6 +118,15 @@ pub struct Options {
     pub log_max_queue_size: Option<u64>,
     pub log_max_export_batch_size: Option<u64>,
     pub log_export_timeout_ms: Option<u64>,
+    /// Capture GenAI prompts, responses, tool arguments and results (off by default).
+    pub genai_capture_content: Option<bool>,
+    /// Token prices replacing or adding to the shipped table: provider → model →
+    /// {input, output, cache_read?, cache_write?, aliases?}, US dollars per million.
+    pub genai_prices: Option<serde_json::Value>,
+    /// Redact secret-named attributes and secret-shaped text (on by default).
+    pub redact: Option<bool>,
+    /// Regular expressions whose matches are redacted too.
+    pub redact_patterns: Option<Vec<String>>,
 }
 
 /// The three signals; each has its own routes, queue and counters.
@@ -220,6 +229,8 @@ pub struct Config {
     /// A signal goes to Azure Monitor: JSON-lines logs carry `operation_Id`
     /// and `operation_ParentId`.
     pub azure_correlation: bool,
+    pub genai: crate::genai::Settings,
+    pub redactor: crate::redact::Redactor,
     /// Shown once, at the first poll.
     pub warnings: Vec<String>,
 }
@@ -334,6 +345,9 @@ impl Config {
         let metrics = metric_settings(&mut env, opts, routes.temporality, routes.delta_only);
         let prometheus = if routes.prometheus_pull { Some(prometheus_listen(&mut env, opts)?) } else { None };
         let Routes { traces, metrics: metric_routes, logs, azure_correlation, .. } = routes;
+        let genai =
+            crate::genai::Settings::from_config(&mut env, opts.genai_capture_content, opts.genai_prices.as_ref())?;
+        let redactor = crate::redact::Redactor::from_config(&mut env, opts.redact, opts.redact_patterns.as_deref())?;
 
         Ok(Config {
             disabled,
@@ -351,6 +365,8 @@ impl Config {
             propagators,
             seed,
             azure_correlation,
+            genai,
+            redactor,
             warnings,
         })
     }

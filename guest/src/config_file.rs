@@ -73,6 +73,10 @@ const OPTIONS: &[(&str, &[&str])] = &[
     ("log_max_queue_size", &["OTEL_BLRP_MAX_QUEUE_SIZE"]),
     ("log_max_export_batch_size", &["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"]),
     ("log_export_timeout_ms", &["OTEL_BLRP_EXPORT_TIMEOUT"]),
+    ("genai_capture_content", &["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"]),
+    ("genai_prices", &[]),
+    ("redact", &["POLYTEL_REDACT"]),
+    ("redact_patterns", &["POLYTEL_REDACT_PATTERNS"]),
 ];
 
 /// Whether `name` is an option: one of `Options`' fields or a preset setting.

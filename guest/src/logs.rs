@@ -5,7 +5,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::attributes::{parse_attributes, AttributeLimits};
+use crate::attributes::{parse_attributes, parse_value, AttributeLimits};
 use crate::ids::parse_hex_id;
 use crate::spans::Scope;
 use crate::stats::Limited;
@@ -60,17 +60,12 @@ pub fn parse_log(json: &str, limits: AttributeLimits) -> Result<ParsedLog, Strin
         ));
         0
     };
-    // The body is one attribute value; reading it as a one-member map reuses
-    // the attribute parser and its value length limit. The attribute count
-    // limit is not the body's: a map body keeps all its members.
     let body = match rec.body {
         None => None,
         Some(raw) => {
-            let wrapped = format!("{{\"body\":{}}}", raw.get());
-            let mut parsed = parse_attributes(&wrapped, AttributeLimits { count: usize::MAX, ..limits })
-                .map_err(|e| format!("body: {e}"))?;
-            limited.values_truncated += u64::from(parsed.truncated);
-            parsed.kept.pop().and_then(|kv| kv.value)
+            let (body, truncated) = parse_value(raw.get(), limits).map_err(|e| format!("body: {e}"))?;
+            limited.values_truncated += u64::from(truncated);
+            body
         }
     };
     let attributes = match rec.attributes {

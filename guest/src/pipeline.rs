@@ -17,6 +17,7 @@ use crate::delivery::{judge, Outcome, Verdict};
 use crate::encode::{
     body, content_type, logs_request, metrics_request, request_of_body, sized_bodies, trace_request, Request,
 };
+use crate::genai::{GenAi, MetricSink};
 use crate::ids::splitmix64;
 use crate::logs::parse_log;
 use crate::metrics::Meters;
@@ -149,6 +150,7 @@ pub struct Pipeline {
     /// azure-monitor route has it on: its requests are not exports (see
     /// `crate::azure::live`).
     live: Option<Session>,
+    genai: GenAi,
 }
 
 impl Pipeline {
@@ -177,6 +179,7 @@ impl Pipeline {
             next_id: 1,
             stats: Stats::default(),
             warnings,
+            genai: GenAi::default(),
         }
     }
 
@@ -208,6 +211,7 @@ impl Pipeline {
             metrics: bool,
             logs: bool,
             prometheus: Option<&'a str>,
+            genai_capture: bool,
         }
         let p = &self.config.propagators;
         let propagators = [("tracecontext", p.tracecontext), ("baggage", p.baggage)]
@@ -225,6 +229,7 @@ impl Pipeline {
             metrics: self.enabled(Signal::Metrics),
             logs: self.enabled(Signal::Logs),
             prometheus: self.config.prometheus.as_deref().filter(|_| !self.config.disabled),
+            genai_capture: self.config.genai.capture,
         })
         .expect("plan serialises")
     }
@@ -303,6 +308,7 @@ impl Pipeline {
         l.values_truncated += limited.values_truncated;
         l.events_dropped += limited.events_dropped;
         l.links_dropped += limited.links_dropped;
+        l.values_redacted += limited.values_redacted;
         if limited.attributes_dropped + limited.events_dropped + limited.links_dropped > 0 {
             self.warnings.once("limits", || {
                 "Some spans or log records had more attributes, events or links than the configured limits allow; the extra ones were dropped and counted.".into()
@@ -333,17 +339,42 @@ impl Pipeline {
             return;
         }
         for raw in records(&mut self.stats.spans, &mut self.warnings, "span", batch) {
-            self.stats.spans.received += 1;
-            let parsed = match parse_span(raw.get(), &self.config.span_limits) {
+            let mut parsed = match parse_span(raw.get(), &self.config.span_limits) {
                 Ok(p) => p,
                 Err(e) => {
+                    self.stats.spans.received += 1;
                     self.stats.spans.drop(DropReason::Invalid, 1);
                     self.warnings.once("bad_span", || format!("A span record was malformed and was dropped ({e})."));
                     continue;
                 }
             };
+            // Unsampled spans are GenAI operations sent for their metrics and
+            // summary only: they are not received for export.
+            let export = parsed.sampled && !self.config.traces.is_empty();
+            if parsed.sampled {
+                self.stats.spans.received += 1;
+            }
+            if let Some(op) = parsed.operation.take() {
+                let metrics = self.enabled(Signal::Metrics).then_some(MetricSink {
+                    meters: &mut self.meters,
+                    stats: &mut self.stats.metrics,
+                    warnings: &mut self.warnings,
+                });
+                parsed.limited.values_redacted += self.genai.ended(
+                    &self.config.genai,
+                    &mut parsed.span,
+                    &mut parsed.scope,
+                    op,
+                    export,
+                    metrics,
+                    &self.config.redactor,
+                );
+            }
+            if export && self.config.redactor.is_active() {
+                parsed.limited.values_redacted += self.config.redactor.span(&mut parsed.span);
+            }
             self.note_record(Signal::Traces, &parsed.limited, parsed.notes);
-            if self.config.traces.is_empty() {
+            if !export {
                 continue;
             }
             if self.queued_ids.contains(&parsed.span.span_id) {
@@ -370,7 +401,7 @@ impl Pipeline {
         }
         for raw in records(&mut self.stats.logs, &mut self.warnings, "log", batch) {
             self.stats.logs.received += 1;
-            let parsed = match parse_log(raw.get(), self.config.log_limits) {
+            let mut parsed = match parse_log(raw.get(), self.config.log_limits) {
                 Ok(p) => p,
                 Err(e) => {
                     self.stats.logs.drop(DropReason::Invalid, 1);
@@ -378,6 +409,11 @@ impl Pipeline {
                     continue;
                 }
             };
+            if self.config.redactor.is_active() {
+                let r = &self.config.redactor;
+                parsed.limited.values_redacted +=
+                    r.attributes(&mut parsed.record.attributes) + parsed.record.body.as_mut().map_or(0, |b| r.value(b));
+            }
             self.note_record(Signal::Logs, &parsed.limited, parsed.notes);
             if let Some(live) = &mut self.live {
                 live.log(&parsed.record);
@@ -1012,7 +1048,9 @@ impl Pipeline {
     }
 
     pub fn stats_json(&self) -> String {
-        serde_json::to_string(&self.stats).expect("stats serialise")
+        let mut stats = serde_json::to_value(&self.stats).expect("stats serialise");
+        stats["operations"] = self.genai.summary_json();
+        stats.to_string()
     }
 
     pub fn extract(&self, headers_json: &str) -> String {

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::attributes::{key_value, parse_attributes, string_value, AttributeLimits, Attributes};
 use crate::config::SpanLimits;
+use crate::genai::{Operation, OperationRecord};
 use crate::ids::parse_hex_id;
 use crate::stats::Limited;
 
@@ -37,6 +38,14 @@ struct SpanRecord<'a> {
     status: Option<StatusRecord>,
     #[serde(default)]
     scope: Option<Scope>,
+    #[serde(default = "yes")]
+    sampled: bool,
+    #[serde(borrow, default)]
+    genai: Option<OperationRecord<'a>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -106,6 +115,9 @@ pub struct ParsedSpan {
     pub limited: Limited,
     /// Repairs made (one sentence each, by kind) that the host should hear about once.
     pub notes: Vec<(&'static str, String)>,
+    /// Whether the span was sampled: only a GenAI operation arrives unsampled.
+    pub sampled: bool,
+    pub operation: Option<Operation>,
 }
 
 /// Parses one span record. `Err` says why the whole record was unusable.
@@ -144,7 +156,8 @@ pub fn parse_span(json: &str, limits: &SpanLimits) -> Result<ParsedSpan, String>
     } else {
         rec.end
     };
-    if rec.name.is_empty() {
+    // A GenAI operation without a name is named by the core (`genai`).
+    if rec.name.is_empty() && rec.genai.is_none() {
         notes.push(("empty_name", "A span arrived with an empty name; it is kept as it is.".into()));
     }
 
@@ -192,7 +205,11 @@ pub fn parse_span(json: &str, limits: &SpanLimits) -> Result<ParsedSpan, String>
         Status { code, message }
     });
 
-    let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
+    let operation = match rec.genai {
+        None => None,
+        Some(op) => Some(Operation::parse(op, limits.attributes, &mut limited, &mut notes)?),
+    };
+    let mut flags = if rec.sampled { FLAG_SAMPLED } else { 0 } | FLAG_HAS_IS_REMOTE;
     if rec.parent_remote && !parent_span_id.is_empty() {
         flags |= FLAG_IS_REMOTE;
     }
@@ -219,6 +236,8 @@ pub fn parse_span(json: &str, limits: &SpanLimits) -> Result<ParsedSpan, String>
         scope: rec.scope.unwrap_or_default(),
         limited,
         notes,
+        sampled: rec.sampled,
+        operation,
     })
 }
 

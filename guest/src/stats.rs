@@ -58,6 +58,9 @@ pub struct Limited {
     pub links_dropped: u64,
     /// Measurements folded into the overflow series past the cardinality limit.
     pub series_overflowed: u64,
+    /// String values redaction changed (a secret-named attribute's value, or
+    /// text with secret-shaped parts).
+    pub values_redacted: u64,
 }
 
 impl SignalStats {

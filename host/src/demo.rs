@@ -1,54 +1,13 @@
-//! The demo workload: an agent run with two LLM calls, three tool calls (one
-//! failing with an exception) and a memory lookup, named and attributed per the
-//! OpenTelemetry GenAI conventions; with the GenAI metrics (operation duration
-//! and token usage), a tool-call counter, and logs tied to their spans.
+//! The demo workload: a workflow running an agent that makes two LLM calls,
+//! three tool calls (one failing with an exception) and a memory lookup, recorded through the GenAI
+//! operation API, so the core names and attributes them per the OpenTelemetry
+//! GenAI conventions, records their metrics and prices the tokens; with logs
+//! tied to their spans.
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use crate::{Counter, Histogram, Severity, SpanKind, Status, Telemetry};
-
-/// Bucket boundaries of the GenAI conventions' histograms.
-const DURATION_BOUNDARIES: [f64; 14] =
-    [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
-const TOKEN_BOUNDARIES: [f64; 14] = [
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
-    67108864.0,
-];
-
-struct Instruments {
-    duration: Histogram,
-    tokens: Histogram,
-    tool_calls: Counter,
-}
-
-impl Instruments {
-    fn new(t: &Telemetry) -> Instruments {
-        let scope = ("polytel.demo", env!("CARGO_PKG_VERSION"));
-        Instruments {
-            duration: t
-                .histogram("gen_ai.client.operation.duration")
-                .unit("s")
-                .description("GenAI operation duration.")
-                .boundaries(&DURATION_BOUNDARIES)
-                .scope(scope.0, scope.1)
-                .build(),
-            tokens: t
-                .histogram("gen_ai.client.token.usage")
-                .unit("{token}")
-                .description("Number of input and output tokens used.")
-                .boundaries(&TOKEN_BOUNDARIES)
-                .scope(scope.0, scope.1)
-                .build(),
-            tool_calls: t
-                .counter("agent.tool.calls")
-                .unit("{call}")
-                .description("Tool calls made by agents, by tool and outcome.")
-                .scope(scope.0, scope.1)
-                .build(),
-        }
-    }
-}
+use crate::{Operation, Operations, Severity, Status, Telemetry, Usage};
 
 /// Pauses stand in for real work so durations look like an agent's; `pace`
 /// scales them (0 for tests).
@@ -58,108 +17,106 @@ pub fn run_agent_workload(t: &Telemetry, pace: f64) {
             sleep(Duration::from_secs_f64(ms as f64 / 1000.0 * pace));
         }
     };
-    let instruments = Instruments::new(t);
-    let agent = t
-        .span("invoke_agent research-assistant")
-        .kind(SpanKind::Internal)
-        .scope("polytel.demo", env!("CARGO_PKG_VERSION"))
-        .attribute("gen_ai.operation.name", "invoke_agent")
-        .attribute("gen_ai.agent.name", "research-assistant")
+    let workflow = t.workflow("research-report").start();
+    let agent = workflow
+        .agent("research-assistant")
         .attribute("gen_ai.agent.id", "agent-7")
         .attribute("gen_ai.conversation.id", "conv-42")
         .start();
 
-    let mut memory = agent
-        .child("search_memory user-preferences")
-        .scope("polytel.demo", env!("CARGO_PKG_VERSION"))
-        .attribute("gen_ai.operation.name", "search_memory")
-        .attribute("gen_ai.memory.store", "user-preferences")
-        .attribute("gen_ai.memory.hits", 3)
-        .start();
+    let mut memory = agent.memory("search_memory", "user-preferences").start();
     pause(12);
+    memory.record_output("3 preferences: concise answers, French sources, no paywalls");
     memory.set_status(Status::Ok);
     memory.end();
 
     t.log(Severity::Info, "recalled 3 user preferences")
-        .attribute("gen_ai.memory.store", "user-preferences")
+        .attribute("gen_ai.memory.store.id", "user-preferences")
         .span(agent.context())
         .scope("polytel.demo", env!("CARGO_PKG_VERSION"))
         .emit();
 
-    llm_call(&agent, &instruments, 412, 96, ["tool_calls"], pause);
+    llm_call(&agent, 412, 96, "tool_calls", pause);
 
     for (tool, args, fails) in [
         ("web_search", r#"{"q":"wasm component model"}"#, false),
         ("fetch_page", r#"{"url":"https://example.org/paper"}"#, true),
         ("summarize", r#"{"max_words":120}"#, false),
     ] {
-        let mut span = agent
-            .child(format!("execute_tool {tool}"))
-            .scope("polytel.demo", env!("CARGO_PKG_VERSION"))
-            .attribute("gen_ai.operation.name", "execute_tool")
-            .attribute("gen_ai.tool.name", tool)
+        let mut call = agent
+            .tool(tool)
             .attribute("gen_ai.tool.call.id", format!("call_{tool}"))
             .attribute("gen_ai.tool.call.arguments", args)
             .start();
         pause(40);
         let outcome = if fails { "error" } else { "ok" };
-        instruments.tool_calls.add_in(span.context(), 1.0, &[("gen_ai.tool.name", &tool), ("outcome", &outcome)]);
         let mut log = t
             .log(if fails { Severity::Error } else { Severity::Info }, format!("tool {tool} finished: {outcome}"))
             .attribute("gen_ai.tool.name", tool)
-            .span(span.context())
+            .span(call.context())
             .scope("polytel.demo", env!("CARGO_PKG_VERSION"));
         if fails {
             log = log.attribute("error.type", "TimeoutError");
         }
         log.emit();
         if fails {
-            span.record_exception(
+            call.record_exception(
                 "TimeoutError",
                 "fetch_page timed out after 30s",
                 "TimeoutError: fetch_page timed out after 30s\n  at fetch_page (tools.rs:88)\n  at run_tool (agent.rs:41)",
             );
-            span.set_attribute("error.type", "TimeoutError");
-            span.set_status(Status::Error("fetch_page timed out after 30s".into()));
+            call.set_status(Status::Error("fetch_page timed out after 30s".into()));
         }
-        span.end();
+        call.end();
     }
 
-    llm_call(&agent, &instruments, 1630, 412, ["stop"], pause);
-    drop(agent);
+    llm_call(&agent, 1630, 412, "stop", pause);
+    agent.end();
+    workflow.end();
 }
 
-fn llm_call(
-    agent: &crate::Span,
-    instruments: &Instruments,
-    input: i64,
-    output: i64,
-    finish: [&str; 1],
-    pause: impl Fn(u64),
-) {
-    let mut span = agent
-        .child("chat gpt-4o")
-        .kind(SpanKind::Client)
-        .scope("polytel.demo", env!("CARGO_PKG_VERSION"))
-        .attribute("gen_ai.operation.name", "chat")
-        .attribute("gen_ai.provider.name", "openai")
-        .attribute("gen_ai.request.model", "gpt-4o")
+fn llm_call(agent: &Operation, input: u64, output: u64, finish: &str, pause: impl Fn(u64)) {
+    let mut call = agent
+        .llm_call("openai", "gpt-4o")
         .attribute("gen_ai.request.temperature", 0.2)
         .attribute("server.address", "api.openai.com")
         .attribute("server.port", 443)
         .start();
-    pause(300);
-    span.set_attribute("gen_ai.response.model", "gpt-4o-2024-08-06");
-    span.set_attribute("gen_ai.usage.input_tokens", input);
-    span.set_attribute("gen_ai.usage.output_tokens", output);
-    span.set_attribute("gen_ai.response.finish_reasons", &finish[..]);
-    let common: [(&str, &dyn crate::AttributeValue); 3] =
-        [("gen_ai.operation.name", &"chat"), ("gen_ai.provider.name", &"openai"), ("gen_ai.request.model", &"gpt-4o")];
-    // Durations are simulated: the paced pause stands for 0.3 s of model time.
-    instruments.duration.record_in(span.context(), 0.3 + output as f64 / 1000.0, &common);
-    for (kind, tokens) in [("input", input), ("output", output)] {
-        let [a, b, c] = common;
-        instruments.tokens.record_in(span.context(), tokens as f64, &[a, b, c, ("gen_ai.token.type", &kind)]);
+    call.record_input("Find and summarise the latest paper on the wasm component model.");
+    pause(300 + output);
+    call.set_response_model("gpt-4o-2024-08-06");
+    call.record_usage(Usage { input_tokens: Some(input), output_tokens: Some(output), ..Default::default() });
+    call.set_attribute("gen_ai.response.finish_reasons", &[finish][..]);
+    call.end();
+}
+
+/// The summary `stats()["operations"]` gives, one line per operation.
+pub fn operations_text(stats: &serde_json::Value) -> String {
+    let rows = stats["operations"].as_array().cloned().unwrap_or_default();
+    let mut out = String::new();
+    for r in rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        let q = |k: &str| r["duration_s"][k].as_f64().unwrap_or(0.0);
+        let provider = s("provider");
+        let subject = if provider.is_empty() { s("name") } else { format!("{} ({provider})", s("name")) };
+        let cost = match (r["cost_usd"].as_f64().unwrap_or(0.0), n("cost_unknown")) {
+            (usd, 0) if n("input_tokens") + n("output_tokens") > 0 => format!(", cost ${usd:.6}"),
+            (_, 0) => String::new(),
+            (usd, unknown) => format!(", cost ${usd:.6} ({unknown} unpriced)"),
+        };
+        let tokens = match (n("input_tokens"), n("output_tokens")) {
+            (0, 0) => String::new(),
+            (i, o) => format!(", tokens {i} in / {o} out"),
+        };
+        out.push_str(&format!(
+            "  {:<15} {subject:<32} {} done, {} failed, p50 {:.3} s, p95 {:.3} s{tokens}{cost}\n",
+            s("operation"),
+            n("count"),
+            n("errors"),
+            q("p50"),
+            q("p95"),
+        ));
     }
-    span.end();
+    out
 }

@@ -16,6 +16,7 @@
 pub mod capi;
 pub mod demo;
 mod facts;
+mod genai;
 pub mod grpc;
 mod http;
 mod logs;
@@ -28,6 +29,7 @@ mod span;
 mod telemetry;
 mod value;
 
+pub use genai::{Operation, OperationBuilder, Operations, Usage};
 pub use logs::{LogBuilder, Severity};
 pub use metrics::{
     Attributes, Counter, Gauge, Histogram, InstrumentBuilder, InstrumentKind, ObservableCounter, ObservableGauge,

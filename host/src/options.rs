@@ -110,6 +110,20 @@ pub struct Options {
     pub log_max_export_batch_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_export_timeout_ms: Option<u64>,
+    /// Capture GenAI prompts, responses, tool arguments and results (off by
+    /// default; OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genai_capture_content: Option<bool>,
+    /// Token prices over the shipped table: provider → model →
+    /// {"input", "output", "cache_read"?, "cache_write"?, "aliases"?}, US dollars per million.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genai_prices: Option<serde_json::Value>,
+    /// Redact secret-named attributes and secret-shaped text (on by default; POLYTEL_REDACT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redact: Option<bool>,
+    /// Regular expressions whose matches are redacted too (POLYTEL_REDACT_PATTERNS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redact_patterns: Option<Vec<String>>,
 
     /// The environment the core reads OTEL_* settings from; `None` is this process's.
     #[serde(skip)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use polytel_core::ids::to_hex;
 
+use crate::genai::OperationFields;
 use crate::telemetry::Shared;
 use crate::value::{push_hex, push_json_str, push_member, push_scope, write_attributes, AttributeValue, Value};
 
@@ -61,7 +62,8 @@ impl SpanContext {
 /// are kept as the batch JSON they will be sent as, written when they are set.
 struct Recording {
     name: String,
-    kind: SpanKind,
+    /// None: the host chose no kind (internal, or the core's choice for an operation).
+    kind: Option<SpanKind>,
     parent: Option<SpanContext>,
     start: u64,
     /// Members of the attributes object, without braces.
@@ -72,6 +74,10 @@ struct Recording {
     links: String,
     status: Status,
     scope: Option<(String, String)>,
+    /// Sampled, with traces going somewhere: the core exports it. Only a GenAI
+    /// operation records without.
+    exported: bool,
+    operation: Option<Box<OperationFields>>,
 }
 
 /// Configures a span before it starts.
@@ -80,11 +86,12 @@ pub struct SpanBuilder {
     /// counted (not even the Arc's references), and the span is a no-op.
     shared: Option<Arc<Shared>>,
     name: String,
-    kind: SpanKind,
+    kind: Option<SpanKind>,
     parent: Option<SpanContext>,
     attributes: String,
     links: String,
     scope: Option<(String, String)>,
+    operation: Option<Box<OperationFields>>,
 }
 
 // The builder's and the span's methods are `#[inline]` so that, disabled or
@@ -106,24 +113,34 @@ impl SpanBuilder {
         SpanBuilder {
             shared,
             name,
-            kind: SpanKind::Internal,
+            kind: None,
             parent: None,
             attributes: String::new(),
             links: String::new(),
             scope: None,
+            operation: None,
         }
     }
 
+    /// Makes the span a GenAI operation: it records whether sampled or not.
+    pub(crate) fn operation(mut self, fields: OperationFields) -> Self {
+        if self.shared.is_some() {
+            self.operation = Some(Box::new(fields));
+        }
+        self
+    }
+
     /// Whether the span can record: with traces going nowhere (or disabled)
-    /// it cannot, and what would only be recorded is skipped.
+    /// it cannot, GenAI operations excepted, and what would only be recorded
+    /// is skipped.
     #[inline]
     fn may_record(&self) -> bool {
-        self.shared.as_ref().is_some_and(|s| s.plan.traces)
+        self.shared.as_ref().is_some_and(|s| s.plan.traces) || self.operation.is_some()
     }
 
     #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.kind = kind;
+        self.kind = Some(kind);
         self
     }
     #[inline]
@@ -197,8 +214,10 @@ impl SpanBuilder {
             remote: false,
             trace_state: parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
         };
-        // With traces going nowhere, spans still carry context but record nothing.
-        let recording = (sampled && shared.plan.traces).then(|| {
+        // With traces going nowhere, spans still carry context but record
+        // nothing; operations record for the core's metrics and summary.
+        let exported = sampled && shared.plan.traces;
+        let recording = (exported || self.operation.is_some()).then(|| {
             Box::new(Recording {
                 name: self.name,
                 kind: self.kind,
@@ -209,6 +228,8 @@ impl SpanBuilder {
                 links: self.links,
                 status: Status::Unset,
                 scope: self.scope,
+                exported,
+                operation: self.operation,
             })
         });
         Span { shared: Some(shared), context, recording }
@@ -233,6 +254,15 @@ impl Span {
     #[inline]
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()
+    }
+
+    /// The GenAI fields of a recording operation.
+    pub(crate) fn operation_mut(&mut self) -> Option<&mut OperationFields> {
+        self.recording.as_mut().and_then(|r| r.operation.as_deref_mut())
+    }
+
+    pub(crate) fn shared(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref()
     }
 
     /// A builder for a child of this span.
@@ -360,7 +390,12 @@ fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
     }
     out.push_str(r#","name":"#);
     push_json_str(&mut out, &r.name);
-    let _ = write!(out, r#","kind":{},"start":{},"end":{}"#, r.kind as i32, r.start, end);
+    let kind = match (r.kind, &r.operation) {
+        (Some(k), _) => k as i32,
+        (None, Some(_)) => 0,
+        (None, None) => SpanKind::Internal as i32,
+    };
+    let _ = write!(out, r#","kind":{kind},"start":{},"end":{}"#, r.start, end);
     for (member, open, close, list) in [
         (r#","attributes":"#, '{', '}', &r.attributes),
         (r#","events":"#, '[', ']', &r.events),
@@ -384,6 +419,12 @@ fn span_record(ctx: &SpanContext, r: &Recording, end: u64) -> String {
     }
     if let Some((name, version)) = &r.scope {
         push_scope(&mut out, name, version);
+    }
+    if !r.exported {
+        out.push_str(r#","sampled":false"#);
+    }
+    if let Some(op) = &r.operation {
+        op.write_json(&mut out);
     }
     out.push('}');
     out

@@ -36,6 +36,8 @@ pub(crate) struct Plan {
     pub metrics: bool,
     pub logs: bool,
     pub prometheus: Option<String>,
+    /// The user opted in to GenAI content capture.
+    pub genai_capture: bool,
 }
 
 fn sampler_plan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SamplerPlan, D::Error> {
@@ -192,6 +194,9 @@ impl Shared {
     /// What a Prometheus scrape reads: current metrics as text.
     pub(crate) fn scrape(&self, format: wit::MetricsFormat) -> Result<wit::RenderedMetrics> {
         let mut core = lock(&self.core);
+        // GenAI operations' metrics come from their spans.
+        let spans = std::mem::take(&mut lock(&self.buffer).records.spans);
+        ship(&mut core, &Records { spans, ..Default::default() })?;
         self.ship_measurements(&mut core)?;
         core.call(0, |c| c.render_metrics(format, self.now()))
     }
@@ -326,10 +331,14 @@ impl Telemetry {
         lock(&self.shared.core).call(0, |c| c.describe())
     }
 
-    /// The core's counters as JSON, with the host's own under "host".
+    /// The core's counters as JSON, with the host's own under "host". The
+    /// buffered records go to the core first, so "operations" counts every
+    /// GenAI operation that has ended.
     pub fn stats(&self) -> Result<serde_json::Value> {
         let (core_json, lost) = {
             let mut core = lock(&self.shared.core);
+            let records = std::mem::take(&mut lock(&self.shared.buffer).records);
+            ship(&mut core, &records)?;
             let json = core.call(0, |c| c.stats())?;
             (json, core.lost_to_traps)
         };
@@ -577,11 +586,13 @@ impl Telemetry {
 
     /// Appends records, each already batch JSON, to the buffer under one lock,
     /// as `Shared::enqueue` does one by one. A signal that goes nowhere (or
-    /// disabled or shut-down telemetry, which has no worker) takes nothing.
+    /// disabled or shut-down telemetry, which has no worker) takes nothing,
+    /// except spans: with traces going nowhere a binding still sends its GenAI
+    /// operations, for their metrics and summary.
     pub(crate) fn enqueue_records(&self, signal: Signal, records: Vec<String>) {
         let plan = &self.shared.plan;
         let wanted = match signal {
-            Signal::Traces => plan.traces,
+            Signal::Traces => true,
             Signal::Metrics => plan.metrics,
             Signal::Logs => plan.logs,
         };

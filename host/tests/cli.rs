@@ -113,17 +113,18 @@ fn demo_sends_to_a_preset() {
         .flat_map(|rs| &rs.scope_spans)
         .map(|ss| ss.spans.len())
         .sum();
-    assert_eq!(spans, 7);
+    assert_eq!(spans, 8);
 }
 
 #[test]
 fn demo_prints_the_trace_tree() {
     let (ok, out, err) = run(polytel().args(["demo", "--pace", "0"]));
     assert!(ok, "{err}");
-    assert!(out.contains("The receiver got 7 spans, 6 metric data points and 4 log records"), "{out}");
+    assert!(out.contains("The receiver got 8 spans, 10 metric data points and 4 log records"), "{out}");
     for line in [
         "metric gen_ai.client.operation.duration (s) · histogram, cumulative",
-        "metric agent.tool.calls ({call}) · counter, cumulative",
+        "metric polytel.gen_ai.cost ({USD}) · counter, cumulative",
+        "tokens 2042 in / 508 out, cost $0.010185",
         "gen_ai.token.type=\"input\"  count=2 sum=2042",
         "ERROR tool fetch_page finished: error",
         "invoke_agent research-assistant",
@@ -169,11 +170,14 @@ fn demo_sends_where_the_environment_says_and_receive_decodes_it() {
 
     let mut lines = BufReader::new(receiver.0.stdout.take().unwrap()).lines();
     let spans: Vec<serde_json::Value> =
-        (0..7).map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()).collect();
+        (0..8).map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()).collect();
     let root = spans.iter().find(|s| s["parent_span_id"] == "").expect("a root span");
-    assert_eq!(root["name"], "invoke_agent research-assistant");
+    assert_eq!(root["name"], "invoke_workflow research-report");
     assert_eq!(root["resource"]["service.name"], "polytel-demo");
-    assert!(spans.iter().filter(|s| s["parent_span_id"] != "").all(|s| s["parent_span_id"] == root["span_id"]));
+    let agent = spans.iter().find(|s| s["name"] == "invoke_agent research-assistant").expect("the agent");
+    assert_eq!(agent["parent_span_id"], root["span_id"]);
+    let others = spans.iter().filter(|s| s["parent_span_id"] != "" && s["span_id"] != agent["span_id"]);
+    assert!(others.clone().count() == 6 && others.into_iter().all(|s| s["parent_span_id"] == agent["span_id"]));
     let failed = spans.iter().find(|s| s["name"] == "execute_tool fetch_page").unwrap();
     assert_eq!(failed["status"]["code"], 2);
     assert_eq!(failed["events"][0]["attributes"]["exception.type"], "TimeoutError");

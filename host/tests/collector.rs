@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use polytel::{Options, Telemetry};
 use support::collector::{CollectedSpan, Collector};
 
-const ROOT: &str = "invoke_agent research-assistant";
+const ROOT: &str = "invoke_workflow research-report";
+const AGENT: &str = "invoke_agent research-assistant";
 const STACKTRACE: &str =
     "TimeoutError: fetch_page timed out after 30s\n  at fetch_page (tools.rs:88)\n  at run_tool (agent.rs:41)";
 
@@ -37,11 +38,11 @@ fn send_demo(protocol: &str, compression: &str, service_name: &str) -> Vec<Colle
     let stats = t.stats().expect("stats");
     assert!(report.flushed, "shutdown did not flush: {report:?}\nstats: {stats:#}\n{}", collector.output());
     assert_eq!(report.abandoned, 0, "{report:?}\nstats: {stats:#}");
-    assert_eq!(stats["spans"]["exported"], 7, "stats: {stats:#}\n--- collector ---\n{}", collector.output());
+    assert_eq!(stats["spans"]["exported"], 8, "stats: {stats:#}\n--- collector ---\n{}", collector.output());
     assert_eq!(stats["logs"]["exported"], 4, "stats: {stats:#}\n--- collector ---\n{}", collector.output());
     collector.wait_for_logs(4, Duration::from_secs(20));
 
-    collector.wait_for_spans(7, Duration::from_secs(20));
+    collector.wait_for_spans(8, Duration::from_secs(20));
     // Shutdown returned after the collector answered, and the debug exporter
     // prints before answering: whatever arrives is there now. Look once more
     // after a moment so a duplicate export would be seen too.
@@ -62,13 +63,14 @@ fn is_hex(s: &str, len: usize) -> bool {
 }
 
 fn assert_demo_workload(spans: &[CollectedSpan], service_name: &str) {
-    assert_eq!(spans.len(), 7, "expected the demo's 7 spans exactly once: {spans:#?}");
+    assert_eq!(spans.len(), 8, "expected the demo's 8 spans exactly once: {spans:#?}");
 
     // Names.
     let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     let mut expected = vec![
         ROOT,
+        AGENT,
         "search_memory user-preferences",
         "chat gpt-4o",
         "chat gpt-4o",
@@ -79,25 +81,27 @@ fn assert_demo_workload(spans: &[CollectedSpan], service_name: &str) {
     expected.sort_unstable();
     assert_eq!(names, expected);
 
-    // Tree: one root, everything else its direct child in the same trace.
+    // Tree: the workflow is the root, the agent its child, everything else the agent's child.
     let roots: Vec<&CollectedSpan> = spans.iter().filter(|s| s.parent_id.is_empty()).collect();
     assert_eq!(roots.len(), 1, "expected exactly one root (empty Parent ID): {roots:#?}");
     let root = roots[0];
     assert_eq!(root.name, ROOT);
     assert!(is_hex(&root.trace_id, 32), "trace id {:?}", root.trace_id);
     let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-    assert_eq!(ids.len(), 7, "span ids are not unique: {ids:?}");
+    assert_eq!(ids.len(), 8, "span ids are not unique: {ids:?}");
+    let agent = spans.iter().find(|s| s.name == AGENT).unwrap();
+    assert_eq!(agent.parent_id, root.span_id, "the agent's parent is not the workflow");
     for s in spans {
         assert!(is_hex(&s.span_id, 16), "{}: span id {:?}", s.name, s.span_id);
         assert_eq!(s.trace_id, root.trace_id, "{}: not in the root's trace", s.name);
-        if s.span_id != root.span_id {
-            assert_eq!(s.parent_id, root.span_id, "{}: parent is not the root", s.name);
+        if s.span_id != root.span_id && s.span_id != agent.span_id {
+            assert_eq!(s.parent_id, agent.span_id, "{}: parent is not the agent", s.name);
         }
         // Resource and scope, on every span.
         assert_eq!(s.resource_attr("service.name"), Some(format!("Str({service_name})").as_str()), "{}", s.name);
         assert_eq!(s.resource_attr("telemetry.sdk.name"), Some("Str(polytel)"), "{}", s.name);
         assert_eq!(s.resource_attr("telemetry.sdk.language"), Some("Str(rust)"), "{}", s.name);
-        assert_eq!(s.scope_name, "polytel.demo", "{}", s.name);
+        assert_eq!(s.scope_name, "polytel.genai", "{}", s.name);
         assert_eq!(s.scope_version, env!("CARGO_PKG_VERSION"), "{}", s.name);
         // No attribute twice.
         let keys: BTreeSet<&str> = s.attributes.iter().map(|(k, _)| k.as_str()).collect();
@@ -117,17 +121,19 @@ fn assert_demo_workload(spans: &[CollectedSpan], service_name: &str) {
         spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name:?}"))
     };
 
-    // Root.
+    // Workflow and agent.
     assert_eq!(root.status_code, "Unset");
-    assert_eq!(attr(root, "gen_ai.agent.name"), "Str(research-assistant)");
-    assert_eq!(attr(root, "gen_ai.agent.id"), "Str(agent-7)");
-    assert_eq!(attr(root, "gen_ai.conversation.id"), "Str(conv-42)");
+    assert_eq!(attr(root, "gen_ai.workflow.name"), "Str(research-report)");
+    assert_eq!(attr(agent, "gen_ai.agent.name"), "Str(research-assistant)");
+    assert_eq!(attr(agent, "gen_ai.agent.id"), "Str(agent-7)");
+    assert_eq!(attr(agent, "gen_ai.conversation.id"), "Str(conv-42)");
 
-    // Memory lookup: status Ok, an Int attribute.
+    // Memory lookup: status Ok, in the agent. Content capture is off, so its records are not sent.
     let memory = by_name("search_memory user-preferences");
     assert_eq!(memory.status_code, "Ok");
-    assert_eq!(attr(memory, "gen_ai.memory.store"), "Str(user-preferences)");
-    assert_eq!(attr(memory, "gen_ai.memory.hits"), "Int(3)");
+    assert_eq!(attr(memory, "gen_ai.memory.store.id"), "Str(user-preferences)");
+    assert_eq!(attr(memory, "gen_ai.agent.name"), "Str(research-assistant)");
+    assert_eq!(memory.attr("gen_ai.memory.records"), None);
 
     // The two LLM calls: Int, Double and Slice attributes, set before and after start.
     let chats: Vec<&CollectedSpan> = spans.iter().filter(|s| s.name == "chat gpt-4o").collect();
@@ -140,6 +146,8 @@ fn assert_demo_workload(spans: &[CollectedSpan], service_name: &str) {
         assert_eq!(attr(c, "server.address"), "Str(api.openai.com)");
         assert_eq!(attr(c, "server.port"), "Int(443)");
         assert_eq!(attr(c, "gen_ai.response.model"), "Str(gpt-4o-2024-08-06)");
+        assert!(attr(c, "polytel.gen_ai.cost").starts_with("Double("), "{}: priced from the table", c.name);
+        assert_eq!(c.attr("gen_ai.input.messages"), None, "content capture is off by default");
         calls.insert((
             attr(c, "gen_ai.usage.input_tokens"),
             attr(c, "gen_ai.usage.output_tokens"),

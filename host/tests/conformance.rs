@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use polytel::receiver::{Received, Receiver};
 use polytel::{
-    AttributeValue, Counter, Gauge, Histogram, Options, Severity, Span, SpanContext, SpanKind, Status, Telemetry,
-    UpDownCounter, Value,
+    AttributeValue, Counter, Gauge, Histogram, Operation, Operations, Options, Severity, Span, SpanContext, SpanKind,
+    Status, Telemetry, UpDownCounter, Usage, Value,
 };
 use polytel_core::attributes::{parse_attributes, AttributeLimits};
 use polytel_core::proto::tonic::common::v1::{any_value, AnyValue};
@@ -73,6 +73,53 @@ struct Step {
     span: Option<String>,
     log: Option<String>,
     event_name: Option<String>,
+    llm_call: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+    operation: Option<String>,
+    agent: Option<String>,
+    tool: Option<String>,
+    workflow: Option<String>,
+    memory: Option<String>,
+    store: Option<String>,
+    usage: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_tokens: Option<u64>,
+    cache_write_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+    response_model: Option<String>,
+    cost: Option<String>,
+    usd: Option<f64>,
+    capture: Option<String>,
+    input: Option<Box<RawValue>>,
+    output: Option<Box<RawValue>>,
+    stats: Option<bool>,
+}
+
+/// A GenAI operation step's kind, name and provider: which `Operations` call starts it.
+fn operation_start(s: &Step) -> Option<(&String, &str, &str, &str)> {
+    let name = || s.name.as_deref().expect("name");
+    if let Some(id) = &s.llm_call {
+        return Some((
+            id,
+            s.operation.as_deref().unwrap_or("chat"),
+            s.model.as_deref().expect("model"),
+            s.provider.as_deref().expect("provider"),
+        ));
+    }
+    if let Some(id) = &s.memory {
+        return Some((id, s.operation.as_deref().expect("operation"), s.store.as_deref().expect("store"), ""));
+    }
+    [(&s.agent, "invoke_agent"), (&s.tool, "execute_tool"), (&s.workflow, "invoke_workflow")]
+        .into_iter()
+        .find_map(|(id, op)| id.as_ref().map(|id| (id, op, name(), "")))
+}
+
+/// One attribute value of the batch JSON, as the API's `Value`.
+fn one_value(raw: &RawValue) -> Value {
+    let wrapped = RawValue::from_string(format!("{{\"v\":{}}}", raw.get())).unwrap();
+    attributes(Some(&wrapped)).into_iter().next().unwrap().1
 }
 
 /// A registered instrument of a scenario.
@@ -135,10 +182,19 @@ fn kind(name: Option<&str>) -> SpanKind {
     }
 }
 
-/// What a scenario produced: export bodies and injected headers.
+/// What a scenario produced: export bodies, injected headers and operation summaries.
 struct Outputs {
     exports: Vec<(String, Vec<u8>)>,
     injects: Vec<String>,
+    operations: Vec<String>,
+}
+
+/// The started span or operation named `id`.
+fn span_of<'a>(live: &'a mut HashMap<String, Span>, ops: &'a mut HashMap<String, Operation>, id: &str) -> &'a mut Span {
+    match ops.get_mut(id) {
+        Some(op) => op,
+        None => live.get_mut(id).unwrap(),
+    }
 }
 
 fn replay(scenario: Scenario) -> Outputs {
@@ -163,12 +219,50 @@ fn replay(scenario: Scenario) -> Outputs {
     let t = Telemetry::configure(options).unwrap();
 
     let mut live: HashMap<String, Span> = HashMap::new();
+    let mut ops: HashMap<String, Operation> = HashMap::new();
+    let mut operations = Vec::new();
     let mut contexts: HashMap<String, SpanContext> = HashMap::new();
     let mut injects = Vec::new();
     let mut instruments: HashMap<String, Instrument> = HashMap::new();
     for raw in &scenario.steps {
         let s: Step = serde_json::from_str(raw.get()).unwrap_or_else(|e| panic!("step {}: {e}", raw.get()));
-        if let Some(id) = &s.start {
+        if let Some((id, operation, name, provider)) = operation_start(&s) {
+            let mut b = match s.parent.as_ref().and_then(|p| ops.get(p)) {
+                Some(parent) => parent.operation(operation, name, provider),
+                None => t.operation(operation, name, provider),
+            };
+            if let Some(p) = s.parent.as_ref().filter(|p| !ops.contains_key(*p)) {
+                b = b.parent(&contexts[p]);
+            }
+            for (k, v) in attributes(s.attributes.as_deref()) {
+                b = b.attribute(&k, v);
+            }
+            let op = b.start();
+            contexts.insert(id.clone(), op.context().clone());
+            ops.insert(id.clone(), op);
+        } else if let Some(id) = &s.usage {
+            ops.get_mut(id).unwrap().record_usage(Usage {
+                input_tokens: s.input_tokens,
+                output_tokens: s.output_tokens,
+                cache_read_tokens: s.cache_read_tokens,
+                cache_write_tokens: s.cache_write_tokens,
+                reasoning_tokens: s.reasoning_tokens,
+            });
+        } else if let Some(id) = &s.response_model {
+            ops.get_mut(id).unwrap().set_response_model(s.model.as_deref().expect("model"));
+        } else if let Some(id) = &s.cost {
+            ops.get_mut(id).unwrap().record_cost(s.usd.expect("usd"));
+        } else if let Some(id) = &s.capture {
+            let op = ops.get_mut(id).unwrap();
+            if let Some(v) = s.input.as_deref() {
+                op.record_input(one_value(v));
+            }
+            if let Some(v) = s.output.as_deref() {
+                op.record_output(one_value(v));
+            }
+        } else if s.stats == Some(true) {
+            operations.push(t.stats().unwrap()["operations"].to_string());
+        } else if let Some(id) = &s.start {
             let mut b = t.span(s.name.clone().expect("name")).kind(kind(s.kind.as_deref()));
             if let Some(p) = &s.parent {
                 b = b.parent(&contexts[p]);
@@ -187,12 +281,11 @@ fn replay(scenario: Scenario) -> Outputs {
             contexts.insert(id.clone(), span.context().clone());
             live.insert(id.clone(), span);
         } else if let Some(id) = &s.set_attribute {
-            let v = attributes(Some(&RawValue::from_string(format!("{{\"v\":{}}}", s.value.unwrap().get())).unwrap()));
-            live.get_mut(id).unwrap().set_attribute(&s.key.unwrap(), v.into_iter().next().unwrap().1);
+            span_of(&mut live, &mut ops, id).set_attribute(&s.key.unwrap(), one_value(s.value.as_deref().unwrap()));
         } else if let Some(id) = &s.add_event {
-            live.get_mut(id).unwrap().add_event(&s.name.unwrap(), &attributes(s.attributes.as_deref()));
+            span_of(&mut live, &mut ops, id).add_event(&s.name.unwrap(), &attributes(s.attributes.as_deref()));
         } else if let Some(id) = &s.record_exception {
-            let span = live.get_mut(id).unwrap();
+            let span = span_of(&mut live, &mut ops, id);
             span.record_exception(
                 &s.exception_type.unwrap(),
                 &s.message.unwrap_or_default(),
@@ -204,9 +297,12 @@ fn replay(scenario: Scenario) -> Outputs {
                 Some("error") => Status::Error(s.message.unwrap_or_default()),
                 other => panic!("unknown status {other:?}"),
             };
-            live.get_mut(id).unwrap().set_status(status);
+            span_of(&mut live, &mut ops, id).set_status(status);
         } else if let Some(id) = &s.end {
-            live.remove(id).unwrap().end();
+            match ops.remove(id) {
+                Some(op) => op.end(),
+                None => live.remove(id).unwrap().end(),
+            }
         } else if let Some(id) = &s.inject {
             let headers: BTreeMap<String, String> = t.inject(&contexts[id], &[]).unwrap().into_iter().collect();
             injects.push(serde_json::to_string(&headers).unwrap());
@@ -271,7 +367,7 @@ fn replay(scenario: Scenario) -> Outputs {
         .iter()
         .map(|r| (if r.json { "json" } else { "pb" }.to_owned(), r.body.clone()))
         .collect();
-    let outputs = Outputs { exports, injects };
+    let outputs = Outputs { exports, injects, operations };
     assert!(!outputs.exports.is_empty(), "the scenario exported nothing");
     outputs
 }
@@ -282,6 +378,9 @@ fn check(name: &str, out: Outputs) {
         out.exports.into_iter().enumerate().map(|(i, (ext, body))| (format!("export-{i}.{ext}"), body)).collect();
     if !out.injects.is_empty() {
         files.push(("inject.json".into(), (out.injects.join("\n") + "\n").into_bytes()));
+    }
+    if !out.operations.is_empty() {
+        files.push(("operations.json".into(), (out.operations.join("\n") + "\n").into_bytes()));
     }
     if std::env::var_os("POLYTEL_UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);
@@ -301,6 +400,13 @@ fn check(name: &str, out: Outputs) {
     assert_eq!(got, expected, "{name}: the files produced differ from the golden ones");
     for (file, bytes) in files {
         let want = std::fs::read(golden.join(&file)).unwrap();
+        if file == "operations.json" {
+            let parse = |b: &[u8]| -> Vec<serde_json::Value> {
+                String::from_utf8_lossy(b).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+            };
+            assert_eq!(parse(&bytes), parse(&want), "{name}/{file}: differs from the golden file");
+            continue;
+        }
         assert!(bytes == want, "{name}/{file}: differs from the golden file ({} vs {} bytes)", bytes.len(), want.len());
     }
 }

@@ -5,7 +5,10 @@
 // recording once it has run.
 
 import type { Platform, ContextManager } from './platform.js';
+import { GenAIFields } from './genai.js';
+import type { LlmCallOptions, OperationOptions } from './genai.js';
 import {
+  Operation,
   Span,
   Telemetry,
   contextOf,
@@ -93,6 +96,17 @@ export interface Options extends HostSettings {
   logMaxQueueSize?: number;
   logMaxExportBatchSize?: number;
   logExportTimeoutMs?: number;
+  /** Keep GenAI operations' content (prompts, responses, tool arguments and results); off by default. */
+  genaiCaptureContent?: boolean;
+  /**
+   * Prices that replace or extend the core's table, in US dollars per million
+   * tokens: `{ openai: { 'gpt-4o': { input: 2.5, output: 10, cache_read: 1.25, aliases: ['gpt-4o-2024-08-06'] } } }`.
+   */
+  genaiPrices?: Record<string, Record<string, GenAIPrice>>;
+  /** Redact secrets in captured content, attribute values and log bodies (default true). */
+  redact?: boolean;
+  /** More patterns (regular expressions) to redact. */
+  redactPatterns?: string[];
   // Backend settings (see the README's table of backends).
   sentryDsn?: string;
   honeycombApiKey?: string;
@@ -127,6 +141,16 @@ export interface Options extends HostSettings {
   signozRegion?: string;
   uptraceDsn?: string;
   tenantId?: string;
+}
+
+/** A model's prices, in US dollars per million tokens (members as the core names them). */
+export interface GenAIPrice {
+  input?: number;
+  output?: number;
+  cache_read?: number;
+  cache_write?: number;
+  /** Other model names priced the same. */
+  aliases?: string[];
 }
 
 const HOST_SETTINGS = new Set(['env', 'seed', 'clock', 'hostFacts', 'memoryLimit', 'exitHooks']);
@@ -232,6 +256,110 @@ export function currentSpan(): Span | undefined {
 /** Runs `fn` with `span` (or an extracted remote context) as the current span. */
 export function withSpan<T>(span: Span | SpanContext | undefined, fn: () => T): T {
   return thePlatform().contextManager.with(span, fn);
+}
+
+// -- GenAI operations ----------------------------------------------------------
+
+/** An operation that records nothing (before configure), carrying its parent's context. */
+function noopOperation(options: OperationOptions | undefined): Operation {
+  const parent = options?.parent ? contextOf(options.parent) : undefined;
+  return new Operation(null, parent ?? NOOP_CONTEXT, false, new GenAIFields('', '', undefined));
+}
+
+/** Starts an LLM call (operation "chat" unless `options.operation` says otherwise); not made current. */
+export function startLlmCall(provider: string, model: string, options?: LlmCallOptions): Operation {
+  return current !== undefined ? current.startLlmCall(provider, model, options) : noopOperation(options);
+}
+
+/** Starts an agent run; not made current. */
+export function startAgent(name: string, options?: OperationOptions): Operation {
+  return current !== undefined ? current.startAgent(name, options) : noopOperation(options);
+}
+
+/** Starts a tool call; not made current. */
+export function startTool(name: string, options?: OperationOptions): Operation {
+  return current !== undefined ? current.startTool(name, options) : noopOperation(options);
+}
+
+/** Starts a workflow run; not made current. */
+export function startWorkflow(name: string, options?: OperationOptions): Operation {
+  return current !== undefined ? current.startWorkflow(name, options) : noopOperation(options);
+}
+
+/** Starts a memory operation ("search_memory", …) on a store; not made current. */
+export function startMemory(operation: string, store: string, options?: OperationOptions): Operation {
+  return current !== undefined ? current.startMemory(operation, store, options) : noopOperation(options);
+}
+
+/** Runs `fn` without a pipeline: with an operation that records nothing. */
+function unconfigured<O extends OperationOptions, T>(
+  usage: string,
+  a: O | undefined | ((op: Operation) => T),
+  b: ((op: Operation) => T) | undefined,
+): T {
+  const fn = typeof a === 'function' ? a : b;
+  if (typeof fn !== 'function') throw new TypeError(`polytel.${usage} needs a function to run.`);
+  return fn(noopOperation(typeof a === 'function' ? undefined : a));
+}
+
+/**
+ * Runs `fn` (sync or async) inside an LLM call and ends it when `fn` returns
+ * or its promise settles, recording a thrown error: `llmCall('openai',
+ * 'gpt-4o', async (call) => { …; call.recordUsage({ inputTokens, outputTokens }) })`.
+ */
+export function llmCall<T>(provider: string, model: string, fn: (call: Operation) => T): T;
+export function llmCall<T>(provider: string, model: string, options: LlmCallOptions | undefined, fn: (call: Operation) => T): T;
+export function llmCall<T>(
+  provider: string,
+  model: string,
+  a: LlmCallOptions | undefined | ((call: Operation) => T),
+  b?: (call: Operation) => T,
+): T {
+  if (current !== undefined) return current.llmCall(provider, model, a as LlmCallOptions | undefined, (b ?? a) as (call: Operation) => T);
+  return unconfigured('llmCall(provider, model, options?, fn)', a, b);
+}
+
+/** Runs `fn` inside an agent run: GenAI operations inside it carry the agent's name. */
+export function agent<T>(name: string, fn: (agent: Operation) => T): T;
+export function agent<T>(name: string, options: OperationOptions | undefined, fn: (agent: Operation) => T): T;
+export function agent<T>(name: string, a: OperationOptions | undefined | ((agent: Operation) => T), b?: (agent: Operation) => T): T {
+  if (current !== undefined) return current.agent(name, a as OperationOptions | undefined, (b ?? a) as (agent: Operation) => T);
+  return unconfigured('agent(name, options?, fn)', a, b);
+}
+
+/** Runs `fn` inside a tool call. */
+export function tool<T>(name: string, fn: (tool: Operation) => T): T;
+export function tool<T>(name: string, options: OperationOptions | undefined, fn: (tool: Operation) => T): T;
+export function tool<T>(name: string, a: OperationOptions | undefined | ((tool: Operation) => T), b?: (tool: Operation) => T): T {
+  if (current !== undefined) return current.tool(name, a as OperationOptions | undefined, (b ?? a) as (tool: Operation) => T);
+  return unconfigured('tool(name, options?, fn)', a, b);
+}
+
+/** Runs `fn` inside a workflow run. */
+export function workflow<T>(name: string, fn: (workflow: Operation) => T): T;
+export function workflow<T>(name: string, options: OperationOptions | undefined, fn: (workflow: Operation) => T): T;
+export function workflow<T>(
+  name: string,
+  a: OperationOptions | undefined | ((workflow: Operation) => T),
+  b?: (workflow: Operation) => T,
+): T {
+  if (current !== undefined) return current.workflow(name, a as OperationOptions | undefined, (b ?? a) as (workflow: Operation) => T);
+  return unconfigured('workflow(name, options?, fn)', a, b);
+}
+
+/** Runs `fn` inside a memory operation on a store. */
+export function memory<T>(operation: string, store: string, fn: (memory: Operation) => T): T;
+export function memory<T>(operation: string, store: string, options: OperationOptions | undefined, fn: (memory: Operation) => T): T;
+export function memory<T>(
+  operation: string,
+  store: string,
+  a: OperationOptions | undefined | ((memory: Operation) => T),
+  b?: (memory: Operation) => T,
+): T {
+  if (current !== undefined) {
+    return current.memory(operation, store, a as OperationOptions | undefined, (b ?? a) as (memory: Operation) => T);
+  }
+  return unconfigured('memory(operation, store, options?, fn)', a, b);
 }
 
 // -- metrics -----------------------------------------------------------------
@@ -371,7 +499,10 @@ export function shutdown(options?: FlushOptions): Promise<ShutdownReport> {
   return current?.shutdown(options) ?? Promise.resolve({ abandoned: 0, flushed: true });
 }
 
-/** The core's counters (sent, dropped by reason, retried, queue depth) and the host's. */
+/**
+ * The core's counters (sent, dropped by reason, retried, queue depth) and the
+ * host's; under "operations", the summary of the GenAI operations ended so far.
+ */
 export function stats(): ReturnType<Telemetry['stats']> | undefined {
   return current?.stats();
 }

@@ -10,7 +10,8 @@ import { webPlatform } from './platform.js';
 setPlatform(webPlatform());
 
 export * from './api.js';
-export { Span, Telemetry } from './telemetry.js';
+export { Operation, Span, Telemetry } from './telemetry.js';
+export type { LlmCallOptions, OperationOptions, OperationStats, Usage } from './genai.js';
 export type {
   Counter,
   FlushOptions,
@@ -78,7 +79,7 @@ export async function init(source?: CoreSource): Promise<void> {
 export { coreModulesLoaded as initialized };
 
 import * as api from './api.js';
-import { Span, Telemetry } from './telemetry.js';
+import { Operation, Span, Telemetry } from './telemetry.js';
 import { Double, double } from './values.js';
 import { ConfigurationError, CoreTrapped } from './component.js';
 import { StackContextManager } from './platform.js';
@@ -88,6 +89,7 @@ const polytel = {
   ...api,
   init,
   initialized: coreModulesLoaded,
+  Operation,
   Span,
   Telemetry,
   Double,

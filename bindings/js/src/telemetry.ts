@@ -6,6 +6,8 @@
 
 import { Core, CoreTrapped, DEFAULT_MEMORY_LIMIT, INSPECT } from './component.js';
 import type { Export, Outcome, PollResult } from './component.js';
+import { GenAIFields } from './genai.js';
+import type { LlmCallOptions, OperationOptions, OperationStats, Usage } from './genai.js';
 import { RootSampler, SplitMix64, isValidId } from './ids.js';
 import type { Platform } from './platform.js';
 import { attributeMembers, keyJson, number, str, valueJson } from './values.js';
@@ -134,6 +136,8 @@ interface Plan {
   metrics: boolean;
   logs: boolean;
   prometheus: string | null;
+  /** Whether GenAI content (an operation's input and output) is kept. */
+  genai_capture?: boolean;
 }
 
 /** Host-side settings, not sent to the core. */
@@ -242,6 +246,17 @@ function flat(s: string): string {
   return s;
 }
 
+/** The options and function of `llmCall(…, options?, fn)` and the like. */
+function operationArgs<O extends OperationOptions, T>(
+  usage: string,
+  a: O | undefined | ((op: Operation) => T),
+  b: ((op: Operation) => T) | undefined,
+): [O | undefined, (op: Operation) => T] {
+  const fn = typeof a === 'function' ? a : b;
+  if (typeof fn !== 'function') throw new TypeError(`polytel.${usage} needs a function to run.`);
+  return [typeof a === 'function' ? undefined : a, fn];
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
@@ -264,6 +279,8 @@ export class Span {
   /** @internal */ _status = 0;
   /** @internal */ _statusMessage = '';
   /** @internal */ _scope: Scope | undefined = undefined;
+  /** The name of the agent operation this span runs in, for the GenAI operations inside it. @internal */
+  _agent: string | undefined = undefined;
 
   /** @internal */
   constructor(t: Telemetry | null, context: SpanContext, recording: boolean) {
@@ -348,7 +365,66 @@ export class Span {
     if (this._status === 1) r += ',"status":{"code":1}';
     else if (this._status === 2) r += ',"status":{"code":2,"message":' + str(this._statusMessage) + '}';
     if (this._scope !== undefined) r += scopeJson(this._scope);
-    t._enqueue(TRACES, flat(r + '}'));
+    t._enqueue(TRACES, flat(r + this._more() + '}'));
+  }
+
+  /** Members an operation adds to the record. @internal */
+  _more(): string {
+    return '';
+  }
+}
+
+/**
+ * A GenAI operation (an LLM call, agent run, tool call, workflow run or
+ * memory operation): a span that also keeps token usage, the response model,
+ * a cost and, with content capture on, its input and output. The core names
+ * it and writes the semantic conventions' attributes, metrics and stats.
+ * Unlike other spans it is recorded even when not sampled (the core counts
+ * every operation and exports only sampled ones).
+ */
+export class Operation extends Span {
+  /** @internal */ readonly _genai: GenAIFields;
+
+  /** @internal */
+  constructor(t: Telemetry | null, context: SpanContext, recording: boolean, genai: GenAIFields) {
+    super(t, context, recording);
+    this._genai = genai;
+  }
+
+  /** Adds token counts to the operation's totals (counters never given are not sent). */
+  recordUsage(usage: Usage): this {
+    if (this._recording) this._genai.addUsage(usage);
+    return this;
+  }
+
+  /** The model that answered (it may differ from the one requested). */
+  setResponseModel(model: string): this {
+    if (this._recording) this._genai.responseModel = String(model);
+    return this;
+  }
+
+  /** A cost in US dollars the app knows, instead of the core's price table. */
+  recordCost(usd: number): this {
+    if (this._recording) this._genai.setCost(usd);
+    return this;
+  }
+
+  /** The prompt, a tool's arguments, a memory query: kept only when content capture is on. */
+  recordInput(value: AttributeValue): this {
+    if (this._recording && this._t!._plan.genai_capture === true) this._genai.capture('input', value);
+    return this;
+  }
+
+  /** The response, a tool's result, memory records: kept only when content capture is on. */
+  recordOutput(value: AttributeValue): this {
+    if (this._recording && this._t!._plan.genai_capture === true) this._genai.capture('output', value);
+    return this;
+  }
+
+  /** @internal */
+  override _more(): string {
+    const sampled = this.context.sampled && this._t!._plan.traces;
+    return (sampled ? '' : ',"sampled":false') + this._genai.json();
   }
 }
 
@@ -491,14 +567,18 @@ export class Telemetry {
 
   /** Starts a span; it is not made current (see `span` and `withSpan`). */
   startSpan(name: string, options?: SpanOptions): Span {
+    return this.start(name, options, undefined);
+  }
+
+  /** A span, or with `genai` a GenAI operation. */
+  private start(name: string, options: SpanOptions | undefined, genai: GenAIFields | undefined): Span {
     const plan = this._plan;
-    let parent: SpanContext | undefined;
-    if (options?.parent !== undefined) parent = options.parent === null ? undefined : contextOf(options.parent);
-    else parent = contextOf(this._context.active());
+    const given = options?.parent !== undefined ? options.parent : this._context.active();
+    let parent = given === null ? undefined : contextOf(given);
     if (plan.disabled) {
       // A no-op, like the OpenTelemetry API without an SDK: no ids drawn, no
       // clock read; it carries its parent's context, so propagation still works.
-      return new Span(null, parent ?? INVALID, false);
+      return genai === undefined ? new Span(null, parent ?? INVALID, false) : new Operation(null, parent ?? INVALID, false, genai);
     }
     if (parent !== undefined && !isValid(parent)) parent = undefined;
     const ids = this.ids;
@@ -522,11 +602,23 @@ export class Telemetry {
         : parent.baggage === undefined
           ? { traceId, spanId, sampled, remote: false, traceState: parent.traceState }
           : { traceId, spanId, sampled, remote: false, traceState: parent.traceState, baggage: parent.baggage };
-    // With traces going nowhere, spans still carry context but record nothing.
-    const recording = sampled && plan.traces;
-    const span = new Span(this, context, recording);
+    // With traces going nowhere, spans still carry context but record
+    // nothing; GenAI operations are recorded regardless (the core derives
+    // metrics and stats from all of them).
+    const recording = genai !== undefined || (sampled && plan.traces);
+    const span = genai === undefined ? new Span(this, context, recording) : new Operation(this, context, recording, genai);
+    // The agent a parent span runs in reaches its children; an agent
+    // operation is the agent its children run in.
+    const agent = given instanceof Span ? given._agent : undefined;
+    if (genai === undefined) span._agent = agent;
+    else {
+      genai.agent = agent;
+      span._agent = genai.operation === 'invoke_agent' ? genai.name : agent;
+      // The core names and kinds operations the application did not.
+      span._kind = 0;
+    }
     if (recording) {
-      span._name = String(name);
+      if (genai === undefined) span._name = String(name);
       span._parent = parent;
       span._start = this.eventClock();
       if (options !== undefined) {
@@ -559,7 +651,11 @@ export class Telemetry {
   span<T>(name: string, a: SpanOptions | undefined | ((span: Span) => T), b?: (span: Span) => T): T {
     const fn = typeof a === 'function' ? a : b;
     if (typeof fn !== 'function') throw new TypeError('polytel.span(name, options?, fn) needs a function to run.');
-    const s = this.startSpan(name, typeof a === 'function' ? undefined : a);
+    return this.run(this.startSpan(name, typeof a === 'function' ? undefined : a), fn);
+  }
+
+  /** Runs `fn` with `s` current and ends `s` when it returns or its promise settles, recording an error. */
+  private run<S extends Span, T>(s: S, fn: (span: S) => T): T {
     const failed = (e: unknown): void => {
       s.recordException(e);
       s.setStatus('error', errorFields(e)[1]);
@@ -586,6 +682,82 @@ export class Telemetry {
     }
     s.end();
     return result;
+  }
+
+  // -- GenAI operations ----------------------------------------------------
+
+  /** Starts an LLM call (operation "chat" unless `options.operation` says otherwise); not made current. */
+  startLlmCall(provider: string, model: string, options?: LlmCallOptions): Operation {
+    return this.start('', options, new GenAIFields(options?.operation ?? 'chat', model, provider)) as Operation;
+  }
+
+  /** Starts an agent run (invoke_agent); not made current. */
+  startAgent(name: string, options?: OperationOptions): Operation {
+    return this.start('', options, new GenAIFields('invoke_agent', name, undefined)) as Operation;
+  }
+
+  /** Starts a tool call (execute_tool); not made current. */
+  startTool(name: string, options?: OperationOptions): Operation {
+    return this.start('', options, new GenAIFields('execute_tool', name, undefined)) as Operation;
+  }
+
+  /** Starts a workflow run (invoke_workflow); not made current. */
+  startWorkflow(name: string, options?: OperationOptions): Operation {
+    return this.start('', options, new GenAIFields('invoke_workflow', name, undefined)) as Operation;
+  }
+
+  /** Starts a memory operation ("search_memory", "update_memory", …) on a store; not made current. */
+  startMemory(operation: string, store: string, options?: OperationOptions): Operation {
+    return this.start('', options, new GenAIFields(operation, store, undefined)) as Operation;
+  }
+
+  /**
+   * Runs `fn` (sync or async) inside an LLM call and ends it when `fn`
+   * returns or its promise settles; a thrown error or rejection is recorded
+   * as an exception and an error status.
+   */
+  llmCall<T>(provider: string, model: string, fn: (call: Operation) => T): T;
+  llmCall<T>(provider: string, model: string, options: LlmCallOptions | undefined, fn: (call: Operation) => T): T;
+  llmCall<T>(provider: string, model: string, a: LlmCallOptions | undefined | ((call: Operation) => T), b?: (call: Operation) => T): T {
+    const [options, fn] = operationArgs<LlmCallOptions, T>('llmCall(provider, model, options?, fn)', a, b);
+    return this.run(this.startLlmCall(provider, model, options), fn);
+  }
+
+  /** Runs `fn` inside an agent run: GenAI operations inside it carry the agent's name. */
+  agent<T>(name: string, fn: (agent: Operation) => T): T;
+  agent<T>(name: string, options: OperationOptions | undefined, fn: (agent: Operation) => T): T;
+  agent<T>(name: string, a: OperationOptions | undefined | ((agent: Operation) => T), b?: (agent: Operation) => T): T {
+    const [options, fn] = operationArgs<OperationOptions, T>('agent(name, options?, fn)', a, b);
+    return this.run(this.startAgent(name, options), fn);
+  }
+
+  /** Runs `fn` inside a tool call. */
+  tool<T>(name: string, fn: (tool: Operation) => T): T;
+  tool<T>(name: string, options: OperationOptions | undefined, fn: (tool: Operation) => T): T;
+  tool<T>(name: string, a: OperationOptions | undefined | ((tool: Operation) => T), b?: (tool: Operation) => T): T {
+    const [options, fn] = operationArgs<OperationOptions, T>('tool(name, options?, fn)', a, b);
+    return this.run(this.startTool(name, options), fn);
+  }
+
+  /** Runs `fn` inside a workflow run. */
+  workflow<T>(name: string, fn: (workflow: Operation) => T): T;
+  workflow<T>(name: string, options: OperationOptions | undefined, fn: (workflow: Operation) => T): T;
+  workflow<T>(name: string, a: OperationOptions | undefined | ((workflow: Operation) => T), b?: (workflow: Operation) => T): T {
+    const [options, fn] = operationArgs<OperationOptions, T>('workflow(name, options?, fn)', a, b);
+    return this.run(this.startWorkflow(name, options), fn);
+  }
+
+  /** Runs `fn` inside a memory operation on a store. */
+  memory<T>(operation: string, store: string, fn: (memory: Operation) => T): T;
+  memory<T>(operation: string, store: string, options: OperationOptions | undefined, fn: (memory: Operation) => T): T;
+  memory<T>(
+    operation: string,
+    store: string,
+    a: OperationOptions | undefined | ((memory: Operation) => T),
+    b?: (memory: Operation) => T,
+  ): T {
+    const [options, fn] = operationArgs<OperationOptions, T>('memory(operation, store, options?, fn)', a, b);
+    return this.run(this.startMemory(operation, store, options), fn);
   }
 
   /** The current span, if any (a remote context made current with `withSpan` is not a span). */
@@ -817,9 +989,18 @@ export class Telemetry {
     return JSON.parse(this.core.call(0, (p) => p.describe())) as Record<string, unknown>;
   }
 
-  /** The core's counters per signal, with the host's own under "host". */
-  stats(): Record<string, unknown> & { host: { buffered: number; buffer_dropped: Record<string, number>; lost_to_traps: number } } {
-    const stats = JSON.parse(this.core.call(0, (p) => p.stats())) as Record<string, unknown>;
+  /**
+   * The core's counters per signal, with the host's own under "host", and
+   * under "operations" the summary of every GenAI operation ended so far
+   * (count, errors by type, duration quantiles, tokens, cost).
+   */
+  stats(): Record<string, unknown> & {
+    host: { buffered: number; buffer_dropped: Record<string, number>; lost_to_traps: number };
+    operations: OperationStats[];
+  } {
+    // What is buffered counts too: the core sees it first.
+    if (!this.stopped && !this._plan.disabled) this.shipAll();
+    const stats = JSON.parse(this.core.call(0, (p) => p.stats())) as Record<string, unknown> & { operations: OperationStats[] };
     const [spans, metrics, logs] = this.bufferDropped;
     const host = {
       buffered: this.buffers[0].length + this.buffers[1].length + this.buffers[2].length,
@@ -862,6 +1043,25 @@ export class Telemetry {
     b.push(record);
     // Once per batch: the worker checks the buffers itself whenever it runs.
     if (b.length === this.maxBatch) this.wake();
+  }
+
+  /** Hands every buffered record to the core now, a batch per call. */
+  private shipAll(): void {
+    for (const signal of [TRACES, METRICS, LOGS]) {
+      const b = this.buffers[signal]!;
+      while (b.length > 0) {
+        const batch = b.splice(0, this.maxBatch);
+        const json = '[' + batch.join(',') + ']';
+        try {
+          this.core.call(batch.length, (p) =>
+            signal === TRACES ? p.recordSpans(json) : signal === METRICS ? p.recordMetrics(json) : p.recordLogs(json),
+          );
+        } catch (e) {
+          // The batch is lost and counted; the rest goes to the fresh core.
+          if (!(e instanceof CoreTrapped)) throw e;
+        }
+      }
+    }
   }
 
   private wake(): void {

@@ -1,6 +1,7 @@
 // Replays tests/conformance/scenarios through the JS API with the fixed clock
 // and seed, and compares the export bodies with the golden files byte for
-// byte (see tests/conformance/README.md).
+// byte (see tests/conformance/README.md); GenAI operations summaries
+// (`stats` steps) are compared with golden operations.json as parsed JSON.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -58,6 +59,14 @@ async function replay(scenario) {
   const contexts = new Map();
   const instruments = new Map();
   const injects = [];
+  const operations = [];
+  /** The parent of an operation: the operation (or span) object, so it carries its agent. */
+  const opParent = (s) => (s.parent === undefined ? null : spans.get(s.parent));
+  const opOptions = (s) => ({ parent: opParent(s), attributes: attributes(s.attributes) });
+  const started = (key, op) => {
+    spans.set(key, op);
+    contexts.set(key, op.context);
+  };
   for (const s of scenario.steps) {
     if ('start' in s) {
       let parent = null;
@@ -111,6 +120,34 @@ async function replay(scenario) {
         eventName: s.event_name,
         span: s.span === undefined ? null : contexts.get(s.span),
       });
+    } else if ('llm_call' in s) {
+      started(s.llm_call, t.startLlmCall(s.provider, s.model, { ...opOptions(s), operation: s.operation }));
+    } else if ('agent' in s) {
+      started(s.agent, t.startAgent(s.name, opOptions(s)));
+    } else if ('tool' in s) {
+      started(s.tool, t.startTool(s.name, opOptions(s)));
+    } else if ('workflow' in s) {
+      started(s.workflow, t.startWorkflow(s.name, opOptions(s)));
+    } else if ('memory' in s) {
+      started(s.memory, t.startMemory(s.operation, s.store, opOptions(s)));
+    } else if ('usage' in s) {
+      spans.get(s.usage).recordUsage({
+        inputTokens: s.input_tokens,
+        outputTokens: s.output_tokens,
+        cacheReadTokens: s.cache_read_tokens,
+        cacheWriteTokens: s.cache_write_tokens,
+        reasoningTokens: s.reasoning_tokens,
+      });
+    } else if ('response_model' in s) {
+      spans.get(s.response_model).setResponseModel(s.model);
+    } else if ('cost' in s) {
+      spans.get(s.cost).recordCost(s.usd);
+    } else if ('capture' in s) {
+      const op = spans.get(s.capture);
+      if ('input' in s) op.recordInput(value(s.input));
+      if ('output' in s) op.recordOutput(value(s.output));
+    } else if ('stats' in s) {
+      operations.push(t.stats().operations);
     } else {
       throw new Error(`unknown step ${JSON.stringify(s)}`);
     }
@@ -127,6 +164,7 @@ async function replay(scenario) {
     r.body,
   ]);
   if (injects.length > 0) files.push(['inject.json', Buffer.from(injects.join('\n') + '\n')]);
+  if (operations.length > 0) files.push(['operations.json', operations]);
   assert.ok(receiver.requests.length > 0, 'the scenario exported nothing');
   return files;
 }
@@ -137,6 +175,11 @@ function check(name, files) {
   assert.deepEqual(files.map(([f]) => f).sort(), expected, `${name}: the files produced differ from the golden ones`);
   for (const [file, bytes] of files) {
     const want = readFileSync(path.join(golden, file));
+    if (file === 'operations.json') {
+      const lines = want.toString('utf8').split('\n').filter((l) => l.trim() !== '');
+      assert.deepEqual(bytes, lines.map((l) => JSON.parse(l)), `${name}/${file}: differs from the golden file`);
+      continue;
+    }
     assert.ok(bytes.equals(want), `${name}/${file}: differs from the golden file (${bytes.length} vs ${want.length} bytes)`);
   }
 }

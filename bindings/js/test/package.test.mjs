@@ -55,7 +55,16 @@ polytel.histogram('h', { unit: 's', boundaries: [1, 2] }).record(1, { k: 'v' });
 polytel.observableGauge('g', (o) => o.observe(1));
 polytel.log('warn', 'm', { k: true }, { eventName: 'e' });
 const h: Record<string, string> = polytel.inject();
-void t; void n; void p; void ctx; void h;
+const answer: Promise<string> = polytel.llmCall('openai', 'gpt-4o', { operation: 'chat', kind: 'client' }, async (call: polytel.Operation) => {
+  call.recordUsage({ inputTokens: 1, outputTokens: 2 }).setResponseModel('m').recordCost(0.1).recordInput({ q: 'x' }).recordOutput(['y']);
+  return 'a';
+});
+const k: number = polytel.agent('a', () => polytel.tool('t', { attributes: { x: 1 } }, () => polytel.memory('search_memory', 's', () => 1)));
+polytel.startWorkflow('w', { parent: null }).end();
+const ops: readonly polytel.OperationStats[] = polytel.stats()?.operations ?? [];
+void t; void n; void p; void ctx; void h; void answer; void k; void ops;
+// @ts-expect-error: not a usage counter
+polytel.startLlmCall('openai', 'gpt-4o').recordUsage({ tokens: 1 });
 // @ts-expect-error: not a span kind
 polytel.startSpan('x', { kind: 'sideways' });
 // @ts-expect-error: not an option

@@ -8,7 +8,7 @@ import base64
 import json
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -58,7 +58,37 @@ def py_attrs(a: Any) -> Dict[str, Any]:
     return {k: py(v) for k, v in (a or {}).items()}
 
 
-def replay(scenario: Dict[str, Any], capture: Capture) -> Tuple[List[Tuple[str, bytes]], List[str]]:
+def start_operation(step: Dict[str, Any], spans: Dict[str, polytel.Span]) -> Optional[polytel.Operation]:
+    """A GenAI operation step's operation, started (None: not such a step)."""
+    parent = spans[step["parent"]] if "parent" in step else None
+    attributes = py_attrs(step.get("attributes")) or None
+    if "llm_call" in step:
+        spec = polytel.llm_call(
+            step["provider"],
+            step["model"],
+            operation=step.get("operation", "chat"),
+            attributes=attributes,
+            parent=parent,
+        )
+    elif "agent" in step:
+        spec = polytel.agent(step["name"], attributes=attributes, parent=parent)
+    elif "tool" in step:
+        spec = polytel.tool(step["name"], attributes=attributes, parent=parent)
+    elif "workflow" in step:
+        spec = polytel.workflow(step["name"], attributes=attributes, parent=parent)
+    elif "memory" in step:
+        spec = polytel.memory(step["operation"], step["store"], attributes=attributes, parent=parent)
+    else:
+        return None
+    return spec.start()
+
+
+_OPERATION_STEPS = ("llm_call", "agent", "tool", "workflow", "memory")
+
+
+def replay(
+    scenario: Dict[str, Any], capture: Capture
+) -> Tuple[List[Tuple[str, bytes]], List[str], List[List[Dict[str, Any]]]]:
     clock = Clock(int(scenario["clock"]["start"]), int(scenario["clock"]["step"]))
     options = dict(scenario["options"])
     options["endpoint"] = capture.endpoint
@@ -76,7 +106,15 @@ def replay(scenario: Dict[str, Any], capture: Capture) -> Tuple[List[Tuple[str, 
     spans: Dict[str, polytel.Span] = {}
     instruments: Dict[str, Any] = {}
     injects: List[str] = []
+    operations: Dict[str, polytel.Operation] = {}
+    summaries: List[List[Dict[str, Any]]] = []
     for step in scenario["steps"]:
+        first = next(iter(step))
+        if first in _OPERATION_STEPS:
+            op = start_operation(step, spans)
+            assert op is not None
+            spans[step[first]] = operations[step[first]] = op
+            continue
         if "start" in step:
             parent: Any = None
             if "parent" in step:
@@ -141,6 +179,21 @@ def replay(scenario: Dict[str, Any], capture: Capture) -> Tuple[List[Tuple[str, 
                 event_name=step.get("event_name"),
                 span=spans[step["span"]] if "span" in step else None,
             )
+        elif "usage" in step:
+            counts = {k: v for k, v in step.items() if k != "usage"}
+            operations[step["usage"]].record_usage(**counts)
+        elif "response_model" in step:
+            operations[step["response_model"]].set_response_model(step["model"])
+        elif "cost" in step:
+            operations[step["cost"]].record_cost(step["usd"])
+        elif "capture" in step:
+            op = operations[step["capture"]]
+            if "input" in step:
+                op.record_input(py(step["input"]))
+            if "output" in step:
+                op.record_output(py(step["output"]))
+        elif "stats" in step:
+            summaries.append(polytel.stats()["operations"])
         else:
             raise AssertionError(f"unknown step {step}")
     report = polytel.shutdown(timeout=10)
@@ -150,19 +203,26 @@ def replay(scenario: Dict[str, Any], capture: Capture) -> Tuple[List[Tuple[str, 
         assert stats[signal]["dropped"] == {}, f"nothing may be dropped: {stats}"
     exports = [("json" if r.is_json else "pb", r.body) for r in capture.requests]
     assert exports, "the scenario exported nothing"
-    return exports, injects
+    return exports, injects, summaries
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_matches_golden_payloads(path: Path, capture: Capture) -> None:
     scenario = json.loads(path.read_text(encoding="utf-8"))
-    exports, injects = replay(scenario, capture)
+    exports, injects, summaries = replay(scenario, capture)
     golden = CONFORMANCE / "golden" / path.stem
     files = {f"export-{i}.{ext}": body for i, (ext, body) in enumerate(exports)}
     if injects:
         files["inject.json"] = ("\n".join(injects) + "\n").encode("utf-8")
+    produced = sorted([*files, "operations.json"] if summaries else files)
     expected = sorted(p.name for p in golden.iterdir())
-    assert sorted(files) == expected, f"{path.stem}: the files produced differ from the golden ones"
+    assert produced == expected, f"{path.stem}: the files produced differ from the golden ones"
+    if summaries:
+        # The operations summary compares as parsed JSON, one line per stats step.
+        lines = (golden / "operations.json").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == len(summaries), f"{path.stem}/operations.json: {len(summaries)} stats steps"
+        for i, (line, got) in enumerate(zip(lines, summaries)):
+            assert got == json.loads(line), f"{path.stem}/operations.json line {i + 1} differs"
     for name, body in files.items():
         want = (golden / name).read_bytes()
         assert body == want, f"{path.stem}/{name}: differs from the golden file ({len(body)} vs {len(want)} bytes)"

@@ -225,7 +225,8 @@ fn demo(args: &[String]) -> Result<()> {
         println!("Sending the demo workload to:\n\n{}", plan_text(&t.describe()?)?);
         polytel::demo::run_agent_workload(&t, pace);
         let flushed = t.force_flush(Duration::from_secs(10));
-        println!("{}", t.stats()?);
+        let stats = t.stats()?;
+        println!("GenAI operations:\n{}\n{stats}", polytel::demo::operations_text(&stats));
         serve_prometheus(&t);
         let report = t.shutdown(Duration::from_secs(10));
         if !flushed || !report.flushed || report.abandoned > 0 {
@@ -246,7 +247,8 @@ fn demo(args: &[String]) -> Result<()> {
         env: Some(BTreeMap::new()),
         ..Default::default()
     })?;
-    println!("polytel demo: an agent run with two LLM calls, three tool calls (one fails) and a memory lookup,");
+    println!("polytel demo: a workflow running an agent that makes two LLM calls, three tool calls (one fails)");
+    println!("and a memory lookup, through the GenAI operation API,");
     println!("exported over OTLP/HTTP to an in-process receiver at {}.\n", receiver.endpoint());
     polytel::demo::run_agent_workload(&t, pace);
     let flushed = t.force_flush(Duration::from_secs(10));
@@ -265,7 +267,9 @@ fn demo(args: &[String]) -> Result<()> {
         }
         (spans, metrics, logs)
     };
-    println!("Core counters: {}", t.stats()?);
+    let stats = t.stats()?;
+    println!("GenAI operations (stats()[\"operations\"]):\n{}", polytel::demo::operations_text(&stats));
+    println!("Core counters: {stats}");
     serve_prometheus(&t);
     let report = t.shutdown(Duration::from_secs(10));
     if !flushed || !report.flushed || spans == 0 || metrics == 0 || logs == 0 {

@@ -8,8 +8,10 @@ is the Python API around it::
     import polytel
 
     polytel.configure(backend="honeycomb", honeycomb_api_key="...", service_name="agent")
-    with polytel.span("invoke_agent planner") as s:
-        s.set_attribute("gen_ai.agent.name", "planner")
+    with polytel.agent("planner"), polytel.llm_call("openai", "gpt-4o") as call:
+        call.record_usage(input_tokens=412, output_tokens=96)
+    with polytel.span("load documents") as s:
+        s.set_attribute("documents", 12)
 
 Everything else comes from the environment (``OTEL_*``, ``POLYTEL_*``) when not
 given. Spans, measurements and log records made before ``configure`` are not
@@ -21,14 +23,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import threading
 from typing import (
     Any,
-    AsyncGenerator,
     Callable,
     Dict,
-    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -37,12 +36,12 @@ from typing import (
     Sequence,
     TypeVar,
     Union,
-    cast,
     overload,
 )
 
-from . import _core, _metrics, _spans, _state, _values
+from . import _core, _decorate, _metrics, _spans, _state, _values
 from ._core import ComponentMissingError, ConfigurationError
+from ._genai import Operation, OperationSpec, agent, current_operation, llm_call, memory, tool, workflow
 from ._logs import LoggingHandler, log
 from ._metrics import (
     Callback,
@@ -71,6 +70,8 @@ __all__ = [
     "ObservableGauge",
     "ObservableUpDownCounter",
     "Observation",
+    "Operation",
+    "OperationSpec",
     "ShutdownReport",
     "Span",
     "SpanContext",
@@ -78,8 +79,10 @@ __all__ = [
     "StatusCode",
     "UpDownCounter",
     "__version__",
+    "agent",
     "configure",
     "counter",
+    "current_operation",
     "current_span",
     "describe",
     "extract",
@@ -87,16 +90,20 @@ __all__ = [
     "gauge",
     "histogram",
     "inject",
+    "llm_call",
     "log",
+    "memory",
     "observable_counter",
     "observable_gauge",
     "observable_up_down_counter",
     "shutdown",
     "span",
     "stats",
+    "tool",
     "traced",
     "up_down_counter",
     "use_span",
+    "workflow",
 ]
 
 _configure_lock = threading.Lock()
@@ -173,7 +180,9 @@ def force_flush(timeout: float = 5.0) -> bool:
 
 def stats() -> Dict[str, Any]:
     """The core's counters per signal (received, exported, dropped by reason,
-    retried, queued) and this host's own under ``"host"``."""
+    retried, queued), the summary of every GenAI operation ended so far under
+    ``"operations"`` (count, errors by type, duration p50/p95/p99, tokens,
+    cost), and this host's own counters under ``"host"``."""
     p = _state.pipeline
     return {} if p is None else p.stats()
 
@@ -258,109 +267,10 @@ def traced(
         return traced()(name)
 
     def decorate(func: F) -> F:
-        import inspect
-
         span_name = name if isinstance(name, str) and name else getattr(func, "__qualname__", repr(func))
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_call(*args: Any, **kwargs: Any) -> Any:
-                with span(span_name, attributes, kind=kind):
-                    return await func(*args, **kwargs)
-
-            return cast(F, async_call)
-        if inspect.isasyncgenfunction(func):
-
-            @functools.wraps(func)
-            async def async_gen(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-                s = span(span_name, attributes, kind=kind)
-                inner = func(*args, **kwargs)
-                try:
-                    sent: Any = None
-                    thrown: Optional[BaseException] = None
-                    while True:
-                        token = _spans._current.set(s)
-                        try:
-                            if thrown is not None:
-                                e, thrown = thrown, None
-                                value = await inner.athrow(e)
-                            else:
-                                value = await inner.asend(sent)
-                        except StopAsyncIteration:
-                            return
-                        finally:
-                            _reset(token)
-                        try:
-                            sent = yield value
-                        except GeneratorExit:
-                            await inner.aclose()
-                            raise
-                        except BaseException as e:
-                            thrown = e
-                except BaseException as e:
-                    _fail(s, e)
-                    raise
-                finally:
-                    s.end()
-
-            return cast(F, async_gen)
-        if inspect.isgeneratorfunction(func):
-
-            @functools.wraps(func)
-            def gen(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-                s = span(span_name, attributes, kind=kind)
-                inner = func(*args, **kwargs)
-                try:
-                    sent: Any = None
-                    thrown: Optional[BaseException] = None
-                    while True:
-                        token = _spans._current.set(s)
-                        try:
-                            if thrown is not None:
-                                e, thrown = thrown, None
-                                value = inner.throw(e)
-                            else:
-                                value = inner.send(sent)
-                        except StopIteration as stop:
-                            return stop.value
-                        finally:
-                            _reset(token)
-                        try:
-                            sent = yield value
-                        except GeneratorExit:
-                            inner.close()
-                            raise
-                        except BaseException as e:
-                            thrown = e
-                except BaseException as e:
-                    _fail(s, e)
-                    raise
-                finally:
-                    s.end()
-
-            return cast(F, gen)
-
-        @functools.wraps(func)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with span(span_name, attributes, kind=kind):
-                return func(*args, **kwargs)
-
-        return cast(F, call)
+        return _decorate.wrap(func, lambda: span(span_name, attributes, kind=kind))
 
     return decorate
-
-
-def _reset(token: Any) -> None:
-    try:
-        _spans._current.reset(token)
-    except ValueError:
-        _spans._current.set(None)
-
-
-def _fail(s: Span, e: BaseException) -> None:
-    if _spans._is_failure(e):
-        s.record_exception(e, escaped=True)
-        s.set_status(StatusCode.ERROR, f"{type(e).__qualname__}: {e}")
 
 
 # -- propagation ----------------------------------------------------------------

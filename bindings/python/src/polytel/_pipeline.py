@@ -16,10 +16,10 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _core, _facts, _values
-from ._spans import Context, Link, Span, SpanContext, link_record
+from ._spans import Context, Link, S, Span, SpanContext, link_record
 
 if TYPE_CHECKING:
     from ._prometheus import PrometheusServer
@@ -185,6 +185,8 @@ class Pipeline:
         self.metrics = bool(plan["metrics"])
         self.logs = bool(plan["logs"])
         self.prometheus_listen: Optional[str] = plan.get("prometheus")
+        #: Whether GenAI operations keep their input and output (opted in).
+        self.genai_capture = bool(plan.get("genai_capture", False))
 
     def _init_buffers(self) -> None:
         self._lock = threading.Lock()
@@ -229,7 +231,9 @@ class Pipeline:
         links: Optional[Iterable[Union[Link, SpanContext, Span]]],
         baggage: Tuple[Tuple[str, str], ...],
         start_time: Optional[int],
-    ) -> Span:
+        cls: Type[S] = Span,  # type: ignore[assignment]
+        always: bool = False,
+    ) -> S:
         if parent is None:
             while True:
                 hi = self._draw()
@@ -251,8 +255,10 @@ class Pipeline:
             sampled = not self.disabled and (lo >> 1) < self._root_bound
         else:
             sampled = not self.disabled and (int(trace_id[16:], 16) >> 1) < self._root_bound
-        recording = sampled and self.traces
-        span = Span(self, trace_id, f"{sid:016x}", sampled, trace_state, baggage, recording)
+        # A GenAI operation (always) is recorded sampled or not: the core
+        # derives metrics and stats from every one and exports sampled ones.
+        recording = (sampled and self.traces) or (always and not self.disabled)
+        span = cls(self, trace_id, f"{sid:016x}", sampled, trace_state, baggage, recording)
         if recording:
             span._name = name
             span._kind = kind
@@ -331,6 +337,11 @@ class Pipeline:
 
     def stats(self) -> Dict[str, Any]:
         with self._core_lock:
+            # What ended before this call is counted (GenAI operations' summary too).
+            try:
+                self._ship_all()
+            except _core.CoreTrapped:
+                pass
             text = self._core.call(0, lambda c: c.stats())
             lost = self._core.lost_to_traps
         stats: Dict[str, Any] = json.loads(text)
@@ -445,9 +456,9 @@ class Pipeline:
 
         self._sender = Sender(f"OTel-OTLP-Exporter-Python/polytel-{__version__}")
         while True:
-            taken, ticket, stop = self._wait()
+            ticket, stop = self._wait()
             try:
-                self._cycle(taken, ticket is not None)
+                self._cycle(ticket is not None)
             except Exception as e:  # the worker must survive anything
                 self._warn(f"polytel: the export worker failed ({type(e).__name__}: {e}); it carries on.")
                 self._next_poll = time.monotonic() + 1.0
@@ -458,7 +469,7 @@ class Pipeline:
             if stop:
                 return
 
-    def _wait(self) -> Tuple[Tuple[List[Dict[str, Any]], ...], Optional[int], bool]:
+    def _wait(self) -> Tuple[Optional[int], bool]:
         """Sleeps until there is a batch, a flush, a stop or the core's next poll time."""
         with self._lock:
             while True:
@@ -467,9 +478,7 @@ class Pipeline:
                 due = self._next_poll is None or now >= self._next_poll
                 longest = max(len(self._spans), len(self._metrics), len(self._logs))
                 if self._stop or flush or due or longest >= self._max_batch:
-                    taken = (self._spans, self._metrics, self._logs)
-                    self._spans, self._metrics, self._logs = [], [], []
-                    return taken, (self._flush_asked if flush else None), self._stop
+                    return (self._flush_asked if flush else None), self._stop
                 left = 1.0 if self._next_poll is None else self._next_poll - now
                 # The core may say "never" (u64::MAX): records, flushes and
                 # stops wake the worker anyway, and a timed wait must fit time_t.
@@ -492,11 +501,20 @@ class Pipeline:
             batch = "[" + ",".join(good) + "]"
         self._core.call(len(records), lambda c: c.record(signal, batch))
 
-    def _cycle(self, taken: Tuple[List[Dict[str, Any]], ...], flush: bool) -> None:
+    def _ship_all(self) -> None:
+        """Hands every buffered record to the core (core lock held). Taking the
+        buffers under the core lock means that once a caller holds it, every
+        record buffered before is in the core (what ``stats`` relies on)."""
+        with self._lock:
+            taken = (self._spans, self._metrics, self._logs)
+            self._spans, self._metrics, self._logs = [], [], []
+        for signal, records in zip(_SIGNALS, taken):
+            self._ship_one(signal, records)
+
+    def _cycle(self, flush: bool) -> None:
         with self._core_lock:
             try:
-                for signal, records in zip(_SIGNALS, taken):
-                    self._ship_one(signal, records)
+                self._ship_all()
                 result: _core.PollResult = self._core.call(0, lambda c: c.poll(self.now(), flush))
             except _core.CoreTrapped:
                 self._next_poll = time.monotonic() + 1.0

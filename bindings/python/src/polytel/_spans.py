@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import traceback
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _values
 
@@ -122,8 +122,39 @@ class Link:
 
 
 ParentLike = Union["Span", SpanContext, Context, None]
+S = TypeVar("S", bound="Span")
 
 _current: contextvars.ContextVar[Optional[Span]] = contextvars.ContextVar("polytel.span", default=None)
+
+_V = TypeVar("_V")
+
+
+def push_context(
+    var: contextvars.ContextVar[Optional[_V]],
+    value: _V,
+    tokens: Optional[List[contextvars.Token[Optional[_V]]]],
+) -> List[contextvars.Token[Optional[_V]]]:
+    """Sets `var` for a `with` block; the token goes on the object's stack (an
+    object may be entered again before it exits)."""
+    token = var.set(value)
+    if tokens is None:
+        return [token]
+    tokens.append(token)
+    return tokens
+
+
+def pop_context(
+    var: contextvars.ContextVar[Optional[_V]], tokens: Optional[List[contextvars.Token[Optional[_V]]]]
+) -> None:
+    """Undoes the latest `push_context` of `var`."""
+    if tokens:
+        token = tokens.pop()
+        try:
+            var.reset(token)
+        except ValueError:
+            # Exited in another context than it was entered in (a generator
+            # resumed elsewhere): restore what it replaced.
+            var.set(token.old_value if token.old_value is not token.MISSING else None)
 
 
 def current_span() -> Optional[Span]:
@@ -295,7 +326,10 @@ class Span:
         self._recording = False
         p = self._pipeline
         assert p is not None
-        end = p.now() if end_time is None else end_time
+        p.enqueue_span(self._record(p.now() if end_time is None else end_time))
+
+    def _record(self, end: int) -> Dict[str, Any]:
+        """The span's record in the batch JSON shape of ``record-spans``."""
         rec: Dict[str, Any] = {
             "trace_id": self.trace_id,
             "span_id": self.span_id,
@@ -320,16 +354,12 @@ class Span:
             rec["status"] = (
                 {"code": 2, "message": self._status_message} if self._status == 2 else {"code": self._status}
             )
-        p.enqueue_span(rec)
+        return rec
 
     # -- context manager ----------------------------------------------------
 
     def __enter__(self) -> Span:
-        token = _current.set(self)
-        if self._tokens is None:
-            self._tokens = [token]
-        else:
-            self._tokens.append(token)
+        self._tokens = push_context(_current, self, self._tokens)
         return self
 
     def __exit__(
@@ -338,14 +368,7 @@ class Span:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._tokens:
-            token = self._tokens.pop()
-            try:
-                _current.reset(token)
-            except ValueError:
-                # Exited in another context than it was entered in (a
-                # generator resumed elsewhere): restore what it replaced.
-                _current.set(token.old_value if token.old_value is not token.MISSING else None)
+        pop_context(_current, self._tokens)
         if exc is not None and self._recording and _is_failure(exc):
             self.record_exception(exc, escaped=True)
             self.set_status(2, f"{type(exc).__qualname__}: {exc}")
@@ -364,12 +387,16 @@ def start(
     pipeline: Optional[Pipeline],
     name: str,
     attributes: _values.Attributes,
-    kind: Union[SpanKind, str, int],
+    kind: Union[SpanKind, str, int, None],
     parent: Any,
     links: Optional[Iterable[Union[Link, SpanContext, Span]]],
     start_time: Optional[int],
-) -> Span:
-    """Starts a span under ``pipeline`` (None: polytel is not configured)."""
+    cls: Type[S] = Span,  # type: ignore[assignment]
+    always: bool = False,
+) -> S:
+    """Starts a span of class ``cls`` under ``pipeline`` (None: polytel is not
+    configured). With ``always`` it records whenever telemetry is not disabled,
+    sampled or not (a GenAI operation: the core counts all of them)."""
     if parent is _CURRENT:
         parent = _current.get()
     baggage: Tuple[Tuple[str, str], ...] = ()
@@ -382,9 +409,11 @@ def start(
         # Not configured: a span that records nothing but keeps the parent's
         # identity, so propagation still passes context through.
         if parent is None:
-            return Span(None, "0" * 32, "0" * 16, False, "", baggage, False)
-        return Span(None, parent.trace_id, parent.span_id, parent.sampled, parent.trace_state, baggage, False)
-    return pipeline.start_span(name, attributes, kind_number(kind), parent, links, baggage, start_time)
+            return cls(None, "0" * 32, "0" * 16, False, "", baggage, False)
+        return cls(None, parent.trace_id, parent.span_id, parent.sampled, parent.trace_state, baggage, False)
+    return pipeline.start_span(
+        name, attributes, kind_number(kind) if kind is not None else 0, parent, links, baggage, start_time, cls, always
+    )
 
 
 class _CurrentMarker:
