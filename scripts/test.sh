@@ -4,9 +4,24 @@
 # against a real OpenTelemetry Collector; then the Python binding's lints,
 # type checks and tests (conformance, polytel receive, the Collector); then
 # the JavaScript binding's build, type checks and tests (the same, and npm pack);
-# then the Go binding's gofmt, vet and tests (the same, also under -race).
+# then the Go binding's gofmt, vet and tests (the same, also under -race);
+# then promtool's check and unit tests of the example alert rules.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# The example Prometheus alert rules (examples/observability): promtool from
+# Debian's package (see setup_prometheus) checks them and runs their unit tests.
+test_observability() {
+  step "Observability: promtool check rules, promtool test rules (examples/observability)"
+  local promtool
+  promtool="$("$repo/scripts/install-prometheus.sh" | tail -n1)/promtool"
+  (
+    cd "$repo"
+    "$promtool" check rules examples/observability/alerts.yml
+    "$promtool" test rules examples/observability/alerts_test.yml
+  )
+}
+
 setup_rust
 setup_collector
 setup_prometheus
@@ -51,6 +66,8 @@ step "Go: gofmt, go vet, go test and go test -race (bindings/go, examples/go)"
   go vet ./...
   go test -count=1 ./...
 )
+
+test_observability
 
 step "polytel demo (smoke)"
 "$polytel_bin" demo --pace 0 >/dev/null
