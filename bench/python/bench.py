@@ -15,6 +15,13 @@ request. Per workload it prints the median over the rounds of:
 - counter add and histogram record with two attributes, on the application's
   thread (aggregation happens at collection: polytel's core aggregates on its
   worker, the SDK aggregates on the calling thread).
+- llm call: one LLM call recorded as the GenAI conventions ask, on the
+  application's thread and until exported. polytel: ``llm_call`` with
+  ``record_usage``; the core names the span, writes its attributes, records
+  the duration and token histograms and prices the tokens on its worker. The
+  SDK: what an app writes by hand for the same telemetry, a span with the
+  conventions' 5 attributes and 3 histogram records (duration, input and
+  output tokens), with no cost.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ def sink(port_file: str) -> None:
 
 ATTRS = {"gen_ai.tool.name": "search", "outcome": "ok"}
 
+# The GenAI conventions' histogram boundaries (shared/reference/genai-prometheus.md §5a).
+DURATION_BOUNDARIES = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BOUNDARIES = [4.0**i for i in range(14)]
+
 
 def time_per_op(n: int, f: Callable[[], None]) -> float:
     t = time.perf_counter()
@@ -89,7 +100,13 @@ def run_polytel(endpoint: str, spans: int, measurements: int) -> Dict[str, float
         for _ in range(measurements):
             histogram.record(0.73, ATTRS)
 
-    return measure(span_loop, counter_loop, histogram_loop, spans, measurements, lambda: polytel.force_flush(120))
+    def llm_loop() -> None:
+        for _ in range(spans):
+            with polytel.llm_call("openai", "gpt-4o") as call:
+                call.record_usage(input_tokens=412, output_tokens=96)
+
+    loops = {"span": span_loop, "llm call": llm_loop}
+    return measure(loops, counter_loop, histogram_loop, spans, measurements, lambda: polytel.force_flush(120))
 
 
 def run_otel(endpoint: str, spans: int, measurements: int) -> Dict[str, float]:
@@ -100,6 +117,7 @@ def run_otel(endpoint: str, spans: int, measurements: int) -> Dict[str, float]:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind
 
     resource = Resource.create({"service.name": "bench"})
     provider = TracerProvider(resource=resource)
@@ -131,30 +149,55 @@ def run_otel(endpoint: str, spans: int, measurements: int) -> Dict[str, float]:
         for _ in range(measurements):
             histogram.record(0.73, ATTRS)
 
-    return measure(span_loop, counter_loop, histogram_loop, spans, measurements, lambda: provider.force_flush(120_000))
+    duration = meter.create_histogram(
+        "gen_ai.client.operation.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BOUNDARIES
+    )
+    tokens = meter.create_histogram(
+        "gen_ai.client.token.usage", unit="{token}", explicit_bucket_boundaries_advisory=TOKEN_BOUNDARIES
+    )
+
+    def llm_loop() -> None:
+        for _ in range(spans):
+            start = time.perf_counter()
+            with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as s:
+                s.set_attribute("gen_ai.operation.name", "chat")
+                s.set_attribute("gen_ai.provider.name", "openai")
+                s.set_attribute("gen_ai.request.model", "gpt-4o")
+                s.set_attribute("gen_ai.usage.input_tokens", 412)
+                s.set_attribute("gen_ai.usage.output_tokens", 96)
+                common = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+                duration.record(time.perf_counter() - start, common)
+                tokens.record(412, {**common, "gen_ai.token.type": "input"})
+                tokens.record(96, {**common, "gen_ai.token.type": "output"})
+
+    def flush() -> None:
+        provider.force_flush(120_000)
+        reader.force_flush(120_000)
+
+    loops = {"span": span_loop, "llm call": llm_loop}
+    return measure(loops, counter_loop, histogram_loop, spans, measurements, flush)
 
 
 def measure(
-    span_loop: Callable[[], None],
+    loops: Dict[str, Callable[[], None]],
     counter_loop: Callable[[], None],
     histogram_loop: Callable[[], None],
     spans: int,
     measurements: int,
     flush: Callable[[], Any],
 ) -> Dict[str, float]:
-    span_loop()  # warm-up: first exports, caches
-    flush()
-    t = time.perf_counter()
-    span_loop()
-    app = (time.perf_counter() - t) / spans * 1e6
-    flush()
-    total = (time.perf_counter() - t) / spans * 1e6
-    return {
-        "span (app thread)": app,
-        "span (until exported)": total,
-        "counter add": time_per_op(measurements, counter_loop),
-        "histogram record": time_per_op(measurements, histogram_loop),
-    }
+    results: Dict[str, float] = {}
+    for name, loop in loops.items():
+        loop()  # warm-up: first exports, caches
+        flush()
+        t = time.perf_counter()
+        loop()
+        results[f"{name} (app thread)"] = (time.perf_counter() - t) / spans * 1e6
+        flush()
+        results[f"{name} (until exported)"] = (time.perf_counter() - t) / spans * 1e6
+    results["counter add"] = time_per_op(measurements, counter_loop)
+    results["histogram record"] = time_per_op(measurements, histogram_loop)
+    return results
 
 
 def main() -> None:

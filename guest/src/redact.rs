@@ -207,20 +207,28 @@ fn replace(re: &Regex, out: &mut Option<String>, original: &str, with: impl Fn(&
 }
 
 fn has_hint(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    HINTS.iter().any(|h| lower.contains(h))
+    let bytes = s.as_bytes();
+    HINTS.iter().any(|h| bytes.windows(h.len()).any(|w| w.eq_ignore_ascii_case(h.as_bytes())))
 }
 
 /// Whether a key names a secret. The GenAI conventions' own attributes
-/// ("gen_ai.token.type", "gen_ai.usage.input_tokens") never do.
+/// ("gen_ai.token.type", "gen_ai.usage.input_tokens") never do. Runs for
+/// every exported attribute, so it allocates nothing.
 pub fn secret_key(key: &str) -> bool {
     if key.starts_with("gen_ai.") {
         return false;
     }
-    let lower = key.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    words.iter().any(|w| SECRET_WORDS.contains(w))
-        || words.windows(2).any(|pair| SECRET_PAIRS.contains(&(pair[0], pair[1])))
+    let mut previous = "";
+    for word in key.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        if SECRET_WORDS.iter().any(|w| is(w))
+            || SECRET_PAIRS.iter().any(|(first, second)| previous.eq_ignore_ascii_case(first) && is(second))
+        {
+            return true;
+        }
+        previous = word;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -881,6 +881,8 @@ export class Telemetry {
    * running the observable callbacks: serve it at your own /metrics.
    */
   async renderMetrics(format: 'prometheus' | 'openmetrics' = 'prometheus'): Promise<{ contentType: string; body: string }> {
+    // GenAI operations' metrics come from their spans: everything buffered goes first.
+    this.shipAll();
     await this.shipMeasurements();
     const now = BigInt(this.pollClock());
     const r = this.core.call(0, (p) => p.renderMetrics(format, now));

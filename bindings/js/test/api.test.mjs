@@ -568,11 +568,16 @@ describe('a pipeline', () => {
   });
 
   test('the Prometheus endpoint serves GET /metrics from the core', async () => {
-    const t = polytel.create({ metricsExporter: 'prometheus', prometheusListen: '127.0.0.1:0', backend: 'none', env: {}, exitHooks: false });
+    const t = polytel.create({ metricsExporter: 'prometheus', prometheusListen: '127.0.0.1:0', backend: 'none', env: {}, exitHooks: false, scheduleDelayMs: 60_000 });
     t.counter('agent.runs', { unit: '{run}' }).add(3, { agent: 'planner' });
     t.observableGauge('agent.memory.entries', (o) => o.observe(42));
     const address = await waitFor('the Prometheus listener', () => t.prometheusAddress());
+    // The worker sleeps for a minute after this flush, so only the scrape can ship.
+    await t.forceFlush();
+    t.tool('web_search', () => {});
     const text = await (await fetch(`http://${address}/metrics`)).text();
+    // The operation that just ended is in this scrape: its span went to the core first.
+    assert.match(text, /\ngen_ai_client_operation_duration_seconds_count\{[^}]*gen_ai_tool_name="web_search"[^}]*\} 1\n/);
     assert.match(text, /\nagent_runs_total\{agent="planner"[^}]*\} 3\n/);
     assert.match(text, /\nagent_memory_entries(\{[^}]*\})? 42\n/);
     const om = await fetch(`http://${address}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });

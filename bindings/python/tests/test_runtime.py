@@ -142,18 +142,25 @@ def test_a_dead_backend_does_not_hold_up_shutdown() -> None:
 
 
 def test_prometheus_scrapes_current_metrics(capture: Capture) -> None:
-    configure_json(capture, metrics_exporter="prometheus", prometheus_listen="127.0.0.1:0")
+    # The worker sleeps for a minute after its first cycle, so only the scrape can ship.
+    configure_json(capture, metrics_exporter="prometheus", prometheus_listen="127.0.0.1:0", schedule_delay_ms=60_000)
+    polytel.force_flush(10)
     pipeline = _state.pipeline
     assert pipeline is not None and pipeline.prometheus_address is not None
     host, port = pipeline.prometheus_address
     polytel.counter("agent.tool.calls", unit="{call}").add(3, {"tool": "search"})
     polytel.observable_gauge("agent.memory.entries", lambda: 42)
+    with polytel.tool("web_search"):
+        pass
     with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as resp:
         body = resp.read().decode()
         content_type = resp.headers["Content-Type"]
     assert content_type.startswith("text/plain")
     assert re.search(r'^agent_tool_calls_total\{[^}]*tool="search"[^}]*\} 3$', body, re.M), body
     assert re.search(r"^agent_memory_entries(\{[^}]*\})? 42$", body, re.M), body
+    # The operation that just ended is in this scrape: its span went to the core first.
+    count = r'^gen_ai_client_operation_duration_seconds_count\{[^}]*gen_ai_tool_name="web_search"[^}]*\} 1$'
+    assert re.search(count, body, re.M), body
     req = urllib.request.Request(
         f"http://{host}:{port}/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"}
     )

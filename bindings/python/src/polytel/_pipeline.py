@@ -388,9 +388,8 @@ class Pipeline:
         """What a Prometheus scrape reads: current metrics as text."""
         observed = self._observe(self) if self._observe else []
         with self._core_lock:
-            with self._lock:
-                buffered, self._metrics = self._metrics, []
-            self._ship_one("metrics", buffered)
+            # GenAI operations' metrics come from their spans: everything buffered goes first.
+            self._ship_all()
             self._ship_one("metrics", observed)
             result: Tuple[str, str] = self._core.call(0, lambda c: c.render_metrics(openmetrics, self.now()))
             return result
