@@ -106,6 +106,9 @@ type Options struct {
 	Redact *bool `polytel:"redact"`
 	// More patterns to redact (regular expressions), such as `user \d+`.
 	RedactPatterns []string `polytel:"redact_patterns"`
+	// Export the core's own counters (exported, dropped by reason, retried,
+	// queued, pending) as polytel.* metrics.
+	SelfMetrics bool `polytel:"self_metrics"`
 
 	// Log record batching.
 	LogScheduleDelay      time.Duration `polytel:"log_schedule_delay_ms,ms"`

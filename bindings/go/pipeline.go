@@ -356,8 +356,26 @@ func Shutdown(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	return wait(ctx, func() error { return p.shutdown(deadline(ctx)) })
+	d := deadline(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.shutdown(d) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// The shutdown keeps the same deadline, so its report (which says what
+		// was dropped) follows at once; it wins over ctx's bare error.
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(shutdownGrace):
+			return ctx.Err()
+		}
+	}
 }
+
+// shutdownGrace is how long Shutdown waits past ctx's end for the report.
+const shutdownGrace = 500 * time.Millisecond
 
 // Stats returns polytel's counters: per signal ("spans", "metrics", "logs")
 // what was received, exported, dropped (by reason) and retried, and under

@@ -102,6 +102,7 @@ impl wit::GuestPipeline for PipelineResource {
             warnings: r.warnings,
             next_poll: r.next_poll,
             observe: r.observe,
+            outstanding: r.outstanding,
         }
     }
 

@@ -127,6 +127,8 @@ pub struct Options {
     pub redact: Option<bool>,
     /// Regular expressions whose matches are redacted too.
     pub redact_patterns: Option<Vec<String>>,
+    /// Export the core's own counters as `polytel.*` metrics (see `self_metrics`).
+    pub self_metrics: Option<bool>,
 }
 
 /// The three signals; each has its own routes, queue and counters.
@@ -230,6 +232,8 @@ pub struct Config {
     /// and `operation_ParentId`.
     pub azure_correlation: bool,
     pub genai: crate::genai::Settings,
+    /// The core's own counters go out as metrics.
+    pub self_metrics: bool,
     pub redactor: crate::redact::Redactor,
     /// Shown once, at the first poll.
     pub warnings: Vec<String>,
@@ -347,6 +351,7 @@ impl Config {
         let Routes { traces, metrics: metric_routes, logs, azure_correlation, .. } = routes;
         let genai =
             crate::genai::Settings::from_config(&mut env, opts.genai_capture_content, opts.genai_prices.as_ref())?;
+        let self_metrics = opts.self_metrics.unwrap_or_else(|| env.bool("POLYTEL_SELF_METRICS"));
         let redactor = crate::redact::Redactor::from_config(&mut env, opts.redact, opts.redact_patterns.as_deref())?;
 
         Ok(Config {
@@ -366,6 +371,7 @@ impl Config {
             seed,
             azure_correlation,
             genai,
+            self_metrics,
             redactor,
             warnings,
         })

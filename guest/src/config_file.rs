@@ -77,6 +77,7 @@ const OPTIONS: &[(&str, &[&str])] = &[
     ("genai_prices", &[]),
     ("redact", &["POLYTEL_REDACT"]),
     ("redact_patterns", &["POLYTEL_REDACT_PATTERNS"]),
+    ("self_metrics", &["POLYTEL_SELF_METRICS"]),
 ];
 
 /// Whether `name` is an option: one of `Options`' fields or a preset setting.

@@ -116,8 +116,13 @@ pub enum Verdict {
 
 /// Redirects followed in a row for one export before it is given up.
 pub const MAX_REDIRECTS: u32 = 10;
-/// Attempts in all, the first included.
-pub const MAX_ATTEMPTS: u32 = 6;
+/// Attempts in all, the first included: a bound for servers that keep
+/// asking for a second's wait. The retry budget usually ends retries first.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// How long after its first attempt an export is still retried: a short
+/// outage (a restart, a deploy, a burst of 503s) must cost nothing, while
+/// the queues' bounds keep memory flat during a long one.
+pub const RETRY_BUDGET_NS: u64 = 120_000_000_000;
 const BASE_BACKOFF_NS: u64 = 1_000_000_000;
 const MAX_BACKOFF_NS: u64 = 30_000_000_000;
 /// A Retry-After longer than this is not waited for; the export is dropped.

@@ -31,6 +31,7 @@ pub mod resource;
 pub mod routes;
 pub mod sampler;
 pub mod secret;
+pub mod self_metrics;
 pub mod spans;
 pub mod stats;
 

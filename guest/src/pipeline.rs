@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use crate::azure::delivery::Judgement;
 use crate::azure::live::{self, Answer, Session, Settled};
 use crate::config::{Config, Route};
-use crate::delivery::{judge, Outcome, Verdict};
+use crate::delivery::{judge, Outcome, Verdict, RETRY_BUDGET_NS};
 use crate::encode::{
     body, content_type, logs_request, metrics_request, request_of_body, sized_bodies, trace_request, Request,
 };
@@ -25,6 +25,7 @@ use crate::propagation::{self, Context};
 use crate::queue::BatchQueue;
 use crate::routes::{grpc_path, Transport};
 use crate::secret::Secret;
+use crate::self_metrics::SelfMetrics;
 use crate::spans::{parse_span, Scope};
 use crate::stats::{DropReason, Limited, SignalStats, Stats, Warnings};
 
@@ -105,6 +106,9 @@ pub struct PollResult {
     pub next_poll: u64,
     /// The host should run its observable callbacks and poll again.
     pub observe: bool,
+    /// Items queued or in exports not yet settled (the ones handed out now
+    /// included): a flush is complete once a poll hands out nothing and this is 0.
+    pub outstanding: u64,
 }
 
 /// An HTTP export built and not yet settled. Only its body is kept: a retry
@@ -119,6 +123,8 @@ struct Pending {
     envelopes: usize,
     body: String,
     attempts: u32,
+    /// When the first attempt was handed out; retries end `RETRY_BUDGET_NS` after it.
+    first_attempt: u64,
     /// Redirects followed in a row.
     redirects: u32,
     /// Where a followed OTLP redirect sent this export (the route's URL otherwise).
@@ -151,10 +157,15 @@ pub struct Pipeline {
     /// `crate::azure::live`).
     live: Option<Session>,
     genai: GenAi,
+    /// Some when the core's counters go out as metrics.
+    self_metrics: Option<SelfMetrics>,
+    /// `abandon` was called: late outcomes are expected, not warned about.
+    abandoned: bool,
 }
 
 impl Pipeline {
     pub fn new(config: Config) -> Pipeline {
+        let self_metrics = (config.self_metrics && !config.disabled).then(SelfMetrics::default);
         let mut warnings = Warnings::default();
         config.warnings.iter().cloned().for_each(|w| warnings.push(w));
         let live = if config.disabled {
@@ -180,6 +191,8 @@ impl Pipeline {
             stats: Stats::default(),
             warnings,
             genai: GenAi::default(),
+            self_metrics,
+            abandoned: false,
         }
     }
 
@@ -338,6 +351,7 @@ impl Pipeline {
         if self.config.disabled {
             return;
         }
+        let pending = self.pending_items(Signal::Traces);
         for raw in records(&mut self.stats.spans, &mut self.warnings, "span", batch) {
             let mut parsed = match parse_span(raw.get(), &self.config.span_limits) {
                 Ok(p) => p,
@@ -386,12 +400,15 @@ impl Pipeline {
             if let Some(live) = &mut self.live {
                 live.span(&parsed.span);
             }
-            if !self.admit(Signal::Traces, self.spans.is_full(), self.spans.capacity()) {
+            // The queue's bound covers the items in unsettled exports too.
+            let full = self.spans.len() + pending >= self.spans.capacity();
+            if !self.admit(Signal::Traces, full, self.spans.capacity()) {
                 continue;
             }
             self.queued_ids.insert(parsed.span.span_id.clone());
             self.spans.push((parsed.scope, parsed.span));
         }
+        self.stats.spans.queued = self.spans.len() as u64;
     }
 
     /// Takes a JSON array of log records; see `record-logs` in the WIT.
@@ -399,6 +416,7 @@ impl Pipeline {
         if !self.enabled(Signal::Logs) {
             return;
         }
+        let pending = self.pending_items(Signal::Logs);
         for raw in records(&mut self.stats.logs, &mut self.warnings, "log", batch) {
             self.stats.logs.received += 1;
             let mut parsed = match parse_log(raw.get(), self.config.log_limits) {
@@ -418,10 +436,12 @@ impl Pipeline {
             if let Some(live) = &mut self.live {
                 live.log(&parsed.record);
             }
-            if self.admit(Signal::Logs, self.logs.is_full(), self.logs.capacity()) {
+            let full = self.logs.len() + pending >= self.logs.capacity();
+            if self.admit(Signal::Logs, full, self.logs.capacity()) {
                 self.logs.push((parsed.scope, parsed.record));
             }
         }
+        self.stats.logs.queued = self.logs.len() as u64;
     }
 
     /// Registers an instrument; see `register-instrument` in the WIT.
@@ -438,6 +458,7 @@ impl Pipeline {
 
     /// Current metrics as Prometheus (or OpenMetrics) text: the content type and the body.
     pub fn render_metrics(&mut self, format: crate::prometheus::Format, now: u64) -> (String, String) {
+        self.observe_self(now);
         let collected = self.meters.snapshot(now);
         let request = metrics_request(&self.config.resource, collected.metrics);
         let scopes = request.resource_metrics.into_iter().flat_map(|rm| rm.scope_metrics).collect::<Vec<_>>();
@@ -446,6 +467,12 @@ impl Pipeline {
             self.warnings.once("prometheus_skipped", || why);
         }
         (format.content_type().to_owned(), rendered.text)
+    }
+
+    fn observe_self(&mut self, now: u64) {
+        if let Some(s) = &mut self.self_metrics {
+            s.observe(&mut self.meters, &mut self.stats, &mut self.warnings, now);
+        }
     }
 
     fn pending_items(&self, signal: Signal) -> usize {
@@ -477,6 +504,7 @@ impl Pipeline {
         if self.observing || (collect_due && !self.meters.has_observable()) {
             self.observing = false;
             self.last_collection = Some(now);
+            self.observe_self(now);
             let collected = self.meters.collect(now);
             if collected.points > 0 {
                 self.route(Request::Metrics(metrics_request(&self.config.resource, collected.metrics)), now, &mut out);
@@ -485,9 +513,14 @@ impl Pipeline {
             self.observing = true;
             out.observe = true;
         }
-        for p in self.pending.iter_mut().filter(|p| !p.in_flight && (flush || p.due <= now)) {
+        // A flush sends what is queued at once, but a retry keeps its time:
+        // the server's Retry-After, or the backoff.
+        for p in self.pending.iter_mut().filter(|p| !p.in_flight && p.due <= now) {
             p.in_flight = true;
             p.attempts += 1;
+            if p.attempts == 1 {
+                p.first_attempt = now;
+            }
             out.exports.push(Self::export_of(&self.config, p));
         }
         self.stats.exports.sent += out.exports.iter().filter(|e| e.destination != Destination::Stdout).count() as u64;
@@ -521,6 +554,8 @@ impl Pipeline {
         for signal in Signal::ALL {
             self.stats.signal(signal).pending = self.pending_items(signal) as u64;
         }
+        out.outstanding =
+            (self.spans.len() + self.logs.len() + self.pending.iter().map(|p| p.items).sum::<usize>()) as u64;
         out
     }
 
@@ -605,6 +640,7 @@ impl Pipeline {
             envelopes,
             body,
             attempts: 0,
+            first_attempt: now,
             redirects: 0,
             url: None,
             due: now,
@@ -745,6 +781,10 @@ impl Pipeline {
             return;
         }
         let Some(i) = self.pending.iter().position(|p| p.id == id && p.in_flight) else {
+            // After `abandon`, a request that was still running ends moot.
+            if self.abandoned {
+                return;
+            }
             self.warnings.once("unknown_export", || {
                 format!("An outcome was reported for export {id}, which is not in flight; it was ignored.")
             });
@@ -774,6 +814,12 @@ impl Pipeline {
                 _ => judge(outcome, o.encoding, p.attempts, now, jitter),
             },
             _ => judge(outcome, Self::otlp_route(&self.config, p).encoding, p.attempts, now, jitter),
+        };
+        let verdict = match verdict {
+            Verdict::Retry { at } if at.saturating_sub(self.pending[i].first_attempt) > RETRY_BUDGET_NS => {
+                Verdict::Drop(DropReason::RetriesExhausted)
+            }
+            v => v,
         };
         let items = self.pending[i].items as u64;
         let what = signal.items();
@@ -907,6 +953,7 @@ impl Pipeline {
                                 envelopes: b.envelopes,
                                 body: base64::engine::general_purpose::STANDARD.encode(b.text),
                                 attempts: p.attempts,
+                                first_attempt: p.first_attempt,
                                 redirects: 0,
                                 url: None,
                                 due: at,
@@ -1025,6 +1072,7 @@ impl Pipeline {
     pub fn abandon(&mut self) -> u64 {
         // Shutting down: Live Metrics stops with the exports.
         self.live = None;
+        self.abandoned = true;
         let spans = self.spans.clear() as u64;
         self.queued_ids.clear();
         let logs = self.logs.clear() as u64;

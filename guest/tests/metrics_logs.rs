@@ -366,3 +366,41 @@ fn a_disabled_signal_records_nothing() {
     assert!(p.poll(T0, true).exports.is_empty());
     assert_eq!((p.stats().metrics.received, p.stats().logs.received), (0, 0));
 }
+
+#[test]
+fn self_metrics_export_the_cores_own_counters_when_asked() {
+    let mut p = pipeline(r#""self_metrics":true"#);
+    p.record_spans(&format!(
+        r#"[{{"trace_id":"{TRACE}","span_id":"{SPAN}","name":"s","start":{T0},"end":{T0}}},{{"trace_id":"bad","span_id":"{SPAN}","name":"s","start":{T0},"end":{T0}}}]"#
+    ));
+    let first = p.poll(T0, true).exports;
+    for e in &first {
+        p.report(e.id, &Outcome::Response { status: 200, retry_after: None, body: vec![] }, T0);
+    }
+    // The second collection sees the first export's outcome. The instruments
+    // are observable, so the core first asks the host to observe.
+    let ask = p.poll(T0 + 60_000 * MS, true);
+    assert!(ask.observe && ask.exports.is_empty());
+    let ms = metrics_of(&p.poll(T0 + 60_000 * MS, true).exports);
+    let exported = metric(&ms, "polytel.exported");
+    let Some(metric::Data::Sum(sum)) = &exported.data else { panic!("{exported:?}") };
+    let spans =
+        sum.data_points.iter().find(|d| attr(&d.attributes, "signal") == Some(Value::StringValue("spans".into())));
+    assert_eq!(spans.map(number), Some(1.0), "{sum:?}");
+    let dropped = metric(&ms, "polytel.dropped");
+    let Some(metric::Data::Sum(sum)) = &dropped.data else { panic!("{dropped:?}") };
+    let invalid = sum
+        .data_points
+        .iter()
+        .find(|d| attr(&d.attributes, "reason") == Some(Value::StringValue("invalid".into())))
+        .expect("the malformed span's drop");
+    assert_eq!(number(invalid), 1.0);
+    for name in ["polytel.retried", "polytel.queued", "polytel.pending"] {
+        metric(&ms, name);
+    }
+
+    let mut off = pipeline("");
+    off.record_spans(&format!(r#"[{{"trace_id":"{TRACE}","span_id":"{SPAN}","name":"s","start":{T0},"end":{T0}}}]"#));
+    let ms = metrics_of(&off.poll(T0, true).exports);
+    assert!(ms.iter().all(|m| !m.name.starts_with("polytel.")), "self metrics without being asked: {ms:?}");
+}

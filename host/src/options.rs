@@ -124,6 +124,10 @@ pub struct Options {
     /// Regular expressions whose matches are redacted too (POLYTEL_REDACT_PATTERNS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redact_patterns: Option<Vec<String>>,
+    /// Export the core's own counters (exported, dropped by reason, retried,
+    /// queued, pending) as `polytel.*` metrics (POLYTEL_SELF_METRICS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_metrics: Option<bool>,
 
     /// The environment the core reads OTEL_* settings from; `None` is this process's.
     #[serde(skip)]

@@ -454,21 +454,43 @@ struct Worker {
     sender: Sender,
     grpc: GrpcSender,
     next_poll: Option<Instant>,
+    /// The flush being worked on: it is done once the core holds nothing
+    /// more to send (or the worker stops; flushers time out on their own).
+    flushing: Option<u64>,
+}
+
+/// How a cycle's last poll left the core.
+struct Cycled {
+    delivered: usize,
+    outstanding: u64,
 }
 
 impl Worker {
     fn new(shared: Arc<Shared>) -> Worker {
-        Worker { shared, sender: Sender::new(), grpc: GrpcSender::new(), next_poll: None }
+        Worker { shared, sender: Sender::new(), grpc: GrpcSender::new(), next_poll: None, flushing: None }
     }
 
     fn run(mut self) {
         loop {
-            let (records, flush_ticket, stop) = self.wait();
-            self.cycle(records, flush_ticket.is_some());
-            if let Some(ticket) = flush_ticket {
-                let mut b = lock(&self.shared.buffer);
-                b.flush_done = b.flush_done.max(ticket);
-                self.shared.flushed.notify_all();
+            let (records, new_flush, stop) = self.wait();
+            // Only a flush's first poll asks for one: it sends every queued
+            // item and collects metrics; later polls settle the retries.
+            let ticket = new_flush.or(self.flushing);
+            let cycled = self.cycle(records, new_flush.is_some());
+            if let Some(ticket) = ticket {
+                if stop || (cycled.delivered == 0 && cycled.outstanding == 0) {
+                    self.flushing = None;
+                    let mut b = lock(&self.shared.buffer);
+                    b.flush_done = b.flush_done.max(ticket);
+                    self.shared.flushed.notify_all();
+                } else {
+                    // Poll again at once to hear what the core makes of the
+                    // outcomes; otherwise when a retry is due.
+                    self.flushing = Some(ticket);
+                    if cycled.delivered > 0 {
+                        self.next_poll = Some(Instant::now());
+                    }
+                }
             }
             if stop {
                 return;
@@ -480,7 +502,8 @@ impl Worker {
     fn wait(&mut self) -> (Records, Option<u64>, bool) {
         let mut b = lock(&self.shared.buffer);
         loop {
-            let flush = b.flush_asked > b.flush_done;
+            // A flush already being worked on waits for its retries' times.
+            let flush = b.flush_asked > self.flushing.unwrap_or(b.flush_done);
             let due = self.next_poll.is_none_or(|t| Instant::now() >= t);
             if b.stop || flush || due || b.records.longest() >= self.shared.plan.max_batch {
                 let ticket = flush.then_some(b.flush_asked);
@@ -491,15 +514,16 @@ impl Worker {
         }
     }
 
-    fn cycle(&mut self, records: Records, flush: bool) {
+    fn cycle(&mut self, records: Records, flush: bool) -> Cycled {
         let polled = {
             let mut core = lock(&self.shared.core);
             ship(&mut core, &records).and_then(|_| core.call(0, |c| c.poll(self.shared.now(), flush)))
         };
         let Ok(mut result) = polled else {
             self.next_poll = Some(Instant::now() + Duration::from_secs(1));
-            return;
+            return Cycled { delivered: 0, outstanding: 1 };
         };
+        let mut delivered = 0;
         // A collection is due: observe, then the next poll collects. Once at
         // most, so a core that keeps asking cannot hold the worker.
         for round in 0..2 {
@@ -508,6 +532,7 @@ impl Worker {
             }
             for export in std::mem::take(&mut result.exports) {
                 self.deliver(export);
+                delivered += 1;
             }
             if !result.observe || round == 1 {
                 break;
@@ -526,6 +551,7 @@ impl Worker {
         // The core's times are the configured clock's, so the wait is measured on it too.
         let wait_ns = result.next_poll.saturating_sub(self.shared.now());
         self.next_poll = Some(Instant::now() + Duration::from_nanos(wait_ns));
+        Cycled { delivered, outstanding: result.outstanding }
     }
 
     fn deliver(&mut self, export: wit::Export) {

@@ -107,6 +107,8 @@ export interface Options extends HostSettings {
   redact?: boolean;
   /** More patterns (regular expressions) to redact. */
   redactPatterns?: string[];
+  /** Export the core's own counters (exported, dropped by reason, retried, queued, pending) as `polytel.*` metrics. */
+  selfMetrics?: boolean;
   // Backend settings (see the README's table of backends).
   sentryDsn?: string;
   honeycombApiKey?: string;

@@ -518,6 +518,8 @@ export class Telemetry {
   private flushAsked = 0;
   private flushDone = 0;
   private flushWaiters: Array<{ ticket: number; resolve: () => void }> = [];
+  /** The flush being worked on: done once the core holds nothing more to send. */
+  private flushing: number | undefined;
   private stopped = false;
   private shutdownPromise: Promise<ShutdownReport> | undefined;
   private readonly inflight = new Set<AbortController>();
@@ -1095,10 +1097,13 @@ export class Telemetry {
     this.running = (async () => {
       do {
         this.again = false;
-        const ticket = this.flushAsked;
-        const flush = ticket > this.flushDone;
+        // Only a flush's first poll asks for one: it sends every queued item
+        // and collects metrics; later polls settle the retries.
+        const newFlush = this.flushAsked > (this.flushing ?? this.flushDone);
+        const ticket = newFlush ? this.flushAsked : this.flushing;
+        let cycled = { delivered: 0, outstanding: 1n };
         try {
-          await this.cycle(flush);
+          cycled = await this.cycle(newFlush);
         } catch (e) {
           if (!(e instanceof CoreTrapped)) {
             this._platform.warn(`polytel: the export worker failed (${errorFields(e)[1]}); it carries on.`);
@@ -1106,15 +1111,25 @@ export class Telemetry {
           // Try again in a second, as after a failed poll.
           this.nextPollAt = performance.now() + 1000;
         }
-        if (flush) {
-          this.flushDone = ticket;
-          const done = this.flushWaiters.filter((w) => w.ticket <= ticket);
-          this.flushWaiters = this.flushWaiters.filter((w) => w.ticket > ticket);
-          for (const w of done) w.resolve();
+        if (ticket !== undefined) {
+          if (this.stopped || (cycled.delivered === 0 && cycled.outstanding === 0n)) {
+            this.flushing = undefined;
+            this.flushDone = ticket;
+            const done = this.flushWaiters.filter((w) => w.ticket <= ticket);
+            this.flushWaiters = this.flushWaiters.filter((w) => w.ticket > ticket);
+            for (const w of done) w.resolve();
+          } else {
+            // Poll again at once to hear what the core makes of the outcomes;
+            // otherwise when a retry is due.
+            this.flushing = ticket;
+            if (cycled.delivered > 0) this.again = true;
+          }
         }
       } while (
         !this.stopped &&
-        (this.again || this.flushAsked > this.flushDone || this.buffers.some((b) => b.length >= this.maxBatch))
+        (this.again ||
+          this.flushAsked > (this.flushing ?? this.flushDone) ||
+          this.buffers.some((b) => b.length >= this.maxBatch))
       );
     })().finally(() => {
       this.running = undefined;
@@ -1128,7 +1143,8 @@ export class Telemetry {
    * repeats until the buffers are empty and then polls with flush, so the
    * event loop is never held for more than one batch's encoding.
    */
-  private async cycle(flush: boolean): Promise<void> {
+  private async cycle(flush: boolean): Promise<{ delivered: number; outstanding: bigint }> {
+    let delivered = 0;
     for (;;) {
       let more = false;
       for (const signal of [TRACES, METRICS, LOGS]) {
@@ -1141,7 +1157,7 @@ export class Telemetry {
         );
         if (b.length > 0) more = true;
         await this._platform.yieldToLoop();
-        if (this.stopped) return;
+        if (this.stopped) return { delivered, outstanding: 1n };
       }
       const final = flush && !more;
       const now = this.pollClock();
@@ -1151,8 +1167,9 @@ export class Telemetry {
       for (let round = 0; round < 2; round++) {
         for (const w of result.warnings) this._platform.warn(`polytel: ${w}`);
         for (const e of result.exports) {
-          if (this.stopped) return;
+          if (this.stopped) return { delivered, outstanding: 1n };
           await this.deliver(e);
+          delivered += 1;
         }
         if (!result.observe || round === 1 || this.stopped) break;
         await this.shipMeasurements();
@@ -1162,7 +1179,7 @@ export class Telemetry {
       // The core's times are the configured clock's, so the wait is measured on it too.
       const waitMs = Number(result.nextPoll - BigInt(this.pollClock())) / 1e6;
       this.nextPollAt = performance.now() + Math.max(0, waitMs);
-      if (!more || this.stopped) return;
+      if (!more || this.stopped) return { delivered, outstanding: result.outstanding };
     }
   }
 

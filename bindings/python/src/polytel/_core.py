@@ -85,6 +85,8 @@ class PollResult:
     warnings: List[str]
     next_poll: int
     observe: bool
+    #: Items queued or in unsettled exports (see ``poll`` in the WIT).
+    outstanding: int
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,7 @@ class Instance:
                         items=e.items,
                     )
                 )
-        return PollResult(exports, list(r.warnings), getattr(r, "next-poll"), bool(r.observe))
+        return PollResult(exports, list(r.warnings), getattr(r, "next-poll"), bool(r.observe), int(r.outstanding))
 
     def report(self, export_id: int, outcome: Outcome, now: int) -> None:
         from wasmtime.component import Record, Variant

@@ -200,6 +200,9 @@ class Pipeline:
         self._dropped = [0, 0, 0]
         self._flush_asked = 0
         self._flush_done = 0
+        # The flush being worked on: done once the core holds nothing more
+        # to send (or the worker stops; flushers time out on their own).
+        self._flushing: Optional[int] = None
         self._stop = False
         self._next_poll: Optional[float] = None
         self._warned: set[str] = set()
@@ -455,16 +458,28 @@ class Pipeline:
 
         self._sender = Sender(f"OTel-OTLP-Exporter-Python/polytel-{__version__}")
         while True:
-            ticket, stop = self._wait()
+            new_flush, stop = self._wait()
+            # Only a flush's first poll asks for one: it sends every queued
+            # item and collects metrics; later polls settle the retries.
+            ticket = new_flush if new_flush is not None else self._flushing
+            delivered, outstanding = 0, 1
             try:
-                self._cycle(ticket is not None)
+                delivered, outstanding = self._cycle(new_flush is not None)
             except Exception as e:  # the worker must survive anything
                 self._warn(f"polytel: the export worker failed ({type(e).__name__}: {e}); it carries on.")
                 self._next_poll = time.monotonic() + 1.0
             if ticket is not None:
-                with self._lock:
-                    self._flush_done = max(self._flush_done, ticket)
-                    self._flushed.notify_all()
+                if stop or (delivered == 0 and outstanding == 0):
+                    self._flushing = None
+                    with self._lock:
+                        self._flush_done = max(self._flush_done, ticket)
+                        self._flushed.notify_all()
+                else:
+                    # Poll again at once to hear what the core makes of the
+                    # outcomes; otherwise when a retry is due.
+                    self._flushing = ticket
+                    if delivered > 0:
+                        self._next_poll = time.monotonic()
             if stop:
                 return
 
@@ -472,7 +487,8 @@ class Pipeline:
         """Sleeps until there is a batch, a flush, a stop or the core's next poll time."""
         with self._lock:
             while True:
-                flush = self._flush_asked > self._flush_done
+                # A flush already being worked on waits for its retries' times.
+                flush = self._flush_asked > (self._flush_done if self._flushing is None else self._flushing)
                 now = time.monotonic()
                 due = self._next_poll is None or now >= self._next_poll
                 longest = max(len(self._spans), len(self._metrics), len(self._logs))
@@ -510,14 +526,17 @@ class Pipeline:
         for signal, records in zip(_SIGNALS, taken):
             self._ship_one(signal, records)
 
-    def _cycle(self, flush: bool) -> None:
+    def _cycle(self, flush: bool) -> Tuple[int, int]:
+        """Ships, polls and delivers; returns the exports delivered and what the
+        core's last poll said is outstanding."""
         with self._core_lock:
             try:
                 self._ship_all()
                 result: _core.PollResult = self._core.call(0, lambda c: c.poll(self.now(), flush))
             except _core.CoreTrapped:
                 self._next_poll = time.monotonic() + 1.0
-                return
+                return 0, 1
+        delivered = 0
         # A collection is due: observe, then the next poll collects. Once at
         # most, so a core that keeps asking cannot hold the worker.
         for round in range(2):
@@ -525,6 +544,7 @@ class Pipeline:
                 self._warn(w if w.startswith("polytel") else f"polytel: {w}")
             for export in result.exports:
                 self._deliver(export)
+                delivered += 1
             if not result.observe or round == 1:
                 break
             observed = self._observe(self) if self._observe else []
@@ -540,6 +560,7 @@ class Pipeline:
         # The core's times are the configured clock's, so the wait is measured on it too.
         wait_ns = max(0, result.next_poll - self.now())
         self._next_poll = time.monotonic() + wait_ns / 1e9
+        return delivered, result.outstanding
 
     def _deliver(self, export: _core.Export) -> None:
         if export.kind == "stdout":
