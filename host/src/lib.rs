@@ -16,6 +16,7 @@
 pub mod capi;
 pub mod demo;
 mod facts;
+pub mod faults;
 mod genai;
 pub mod grpc;
 mod http;

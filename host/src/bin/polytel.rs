@@ -26,6 +26,10 @@ commands:
         (or OTEL_EXPORTER_OTLP_ENDPOINT, POLYTEL_BACKEND or other OTEL_* settings),
         sends it there instead; with --prometheus-listen, then serves its metrics at
         /metrics until interrupted
+  fault-receiver [--listen 127.0.0.1:0] [--script JSON]
+        a misbehaving OTLP/HTTP receiver for failure tests, scripted per request
+        (see host/src/faults.rs); prints its base URL, then serves GET /stats and
+        PUT /script until killed
   check [BACKEND OPTIONS] [--service-name S] [--json]
         prints where each signal would go (URL, protocol, encoding, temporality,
         masked headers) without sending; fails on a bad configuration
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Some("receive") => receive(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("check") => check(&args[1..]),
+        Some("fault-receiver") => fault_receiver(&args[1..]),
         Some("component") => component(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -96,6 +101,20 @@ impl Flags {
     }
     fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
+    }
+}
+
+fn fault_receiver(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["--listen", "--script"], &[])?;
+    let script = match flags.value("--script") {
+        Some(json) => serde_json::from_str(json).map_err(|e| anyhow!("--script is not a valid script: {e}"))?,
+        None => polytel::faults::Script::default(),
+    };
+    let receiver = polytel::faults::FaultReceiver::start(flags.value("--listen").unwrap_or("127.0.0.1:0"), script)?;
+    println!("{}", receiver.endpoint());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    loop {
+        std::thread::park();
     }
 }
 
