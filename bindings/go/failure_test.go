@@ -548,3 +548,35 @@ func TestFailureDeadReceiverKeepsMemoryBounded(t *testing.T) {
 		t.Error("Shutdown with a hanging receiver delivered nothing, but returned nil")
 	}
 }
+
+// SelfMetrics exports the core's own counters as polytel.* metrics.
+func TestSelfMetricsExportTheCoresCounters(t *testing.T) {
+	r := configure(t, polytel.Options{ServiceName: "go-self-metrics", SelfMetrics: true})
+	_, span := polytel.Start(context.Background(), "counted")
+	span.End()
+	for i := 0; i < 2; i++ {
+		// The second collection carries the first export's outcome.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := polytel.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	m := r.metrics()
+	// Nothing was dropped, so polytel.dropped has no point to export.
+	for _, name := range []string{"polytel.exported", "polytel.retried", "polytel.queued", "polytel.pending"} {
+		if m[name] == nil {
+			t.Errorf("no %s among %d metrics", name, len(m))
+		}
+	}
+	exported := false
+	for _, p := range list(obj(m["polytel.exported"]["sum"])["dataPoints"]) {
+		a := attrs(obj(p)["attributes"])
+		if a["signal"] == "spans" && obj(p)["asDouble"] != nil && obj(p)["asDouble"].(float64) >= 1 {
+			exported = true
+		}
+	}
+	if !exported {
+		t.Errorf("polytel.exported has no spans point of at least 1: %v", m["polytel.exported"])
+	}
+}

@@ -12,6 +12,7 @@
 //! repetition of the no-op part, default 2000000).
 
 mod disabled;
+mod hang;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -63,14 +64,29 @@ fn main() -> Result<()> {
         println!("WARNING: {k} is set; the official SDK reads OTEL_* variables (polytel is given an empty env).");
     }
     println!();
-    span_cost(spans, reps)?;
-    println!();
-    encode_throughput(encode_iters, 7)?;
-    println!();
-    metrics::measurement_cost(measurements, reps)?;
-    println!();
-    disabled::noop_cost(noop_ops, 9)?;
-    println!();
+    // BENCH_PARTS=3,5 runs only those parts.
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_default();
+    let part = |n: &str| parts.is_empty() || parts.split(',').any(|p| p.trim() == n);
+    if part("1") {
+        span_cost(spans, reps)?;
+        println!();
+    }
+    if part("2") {
+        encode_throughput(encode_iters, 7)?;
+        println!();
+    }
+    if part("3") {
+        metrics::measurement_cost(measurements, reps)?;
+        println!();
+    }
+    if part("4") {
+        disabled::noop_cost(noop_ops, 9)?;
+        println!();
+    }
+    if part("5") {
+        hang::hang_cost(env_usize("BENCH_HANG_CALLS", 100_000).max(1000))?;
+        println!();
+    }
     println!("load average at end (1/5/15 min): {}", loadavg());
     Ok(())
 }

@@ -429,6 +429,24 @@ describe('a pipeline', () => {
     await receiver.close();
   });
 
+  test('selfMetrics exports the core\'s own counters as polytel.* metrics', async () => {
+    let n = 0;
+    const receiver = await captureServer(() => (++n === 1 ? { status: 400 } : {}));
+    const t = pipeline(receiver, { selfMetrics: true });
+    t.span('rejected', () => {});
+    assert.equal(await t.forceFlush(), true);
+    // The second collection carries the first export's outcome.
+    assert.equal(await t.forceFlush(), true);
+    const metrics = metricsOf(receiver.json('metrics'));
+    for (const name of ['polytel.exported', 'polytel.dropped', 'polytel.retried', 'polytel.queued', 'polytel.pending']) {
+      assert.ok(metrics.some((m) => m.name === name), `${name} in ${metrics.map((m) => m.name)}`);
+    }
+    const dropped = metrics.filter((m) => m.name === 'polytel.dropped').flatMap((m) => m.sum.dataPoints);
+    assert.ok(dropped.some((p) => attrs(p.attributes).reason === 'rejected' && attrs(p.attributes).signal === 'spans'), JSON.stringify(dropped));
+    await t.shutdown();
+    await receiver.close();
+  });
+
   test('a 307 reaches the core with its Location and is followed on the same origin', async () => {
     let n = 0;
     const receiver = await captureServer(() =>

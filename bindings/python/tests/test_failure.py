@@ -22,7 +22,7 @@ import pytest
 import polytel
 
 from .collector import free_port
-from .conftest import polytel_bin
+from .conftest import Capture, configure_json, polytel_bin
 
 Stats = Dict[str, Any]
 
@@ -363,3 +363,19 @@ def test_a_hanging_receiver_keeps_the_queues_bounded_and_counts_every_drop(fault
     held = sum(counters(seen, s)["queued"] + counters(seen, s)["pending"] for s in ("spans", "logs"))
     assert report.abandoned == held, (report, held)
     assert report.abandoned <= 2 * (bound + bound), report
+
+
+def test_self_metrics_export_the_cores_counters(capture: Capture) -> None:
+    capture.answers.append((400, {}, b"rejected"))
+    configure_json(capture, self_metrics=True)
+    with polytel.span("rejected"):
+        pass
+    assert polytel.force_flush(10)
+    # The second collection carries the first export's outcome.
+    assert polytel.force_flush(10)
+    metrics = capture.metrics()
+    for name in ("polytel.exported", "polytel.dropped", "polytel.retried", "polytel.queued", "polytel.pending"):
+        assert name in metrics, sorted(metrics)
+    points = metrics["polytel.dropped"]["sum"]["dataPoints"]
+    reasons = {tuple(sorted((a["key"], a["value"]["stringValue"]) for a in p["attributes"])): p for p in points}
+    assert (("reason", "rejected"), ("signal", "spans")) in reasons, points
