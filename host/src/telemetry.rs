@@ -484,13 +484,14 @@ impl Worker {
                     b.flush_done = b.flush_done.max(ticket);
                     self.shared.flushed.notify_all();
                 } else {
-                    // Poll again at once to hear what the core makes of the
-                    // outcomes; otherwise when a retry is due.
                     self.flushing = Some(ticket);
-                    if cycled.delivered > 0 {
-                        self.next_poll = Some(Instant::now());
-                    }
                 }
+            }
+            // After delivering, poll again at once: the outcomes may have made
+            // something due now (a split's halves, a Retry-After: 0), and the
+            // next poll time was computed before them.
+            if cycled.delivered > 0 {
+                self.next_poll = Some(Instant::now());
             }
             if stop {
                 return;

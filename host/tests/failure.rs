@@ -191,3 +191,23 @@ fn self_metrics_carry_the_cores_counters_to_the_receiver() {
     assert!(r.stats().data_points >= 10, "{:?}", r.stats());
     t.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn a_retry_goes_when_its_retry_after_ends_not_at_the_next_schedule() {
+    let r =
+        FaultReceiver::start("127.0.0.1:0", script(vec![Step { retry_after: Some("1".into()), ..Step::status(503) }]))
+            .unwrap();
+    // A full batch goes at once; the schedule would fire only after 4 s.
+    let t = telemetry(r.endpoint(), |o| {
+        o.max_export_batch_size = Some(10);
+        o.schedule_delay_ms = Some(4000);
+        o.log_schedule_delay_ms = Some(4000);
+    });
+    let started = Instant::now();
+    record_spans(&t, 10);
+    let s = wait_for("the retry", &r, |s| s.spans == 10);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "delivered after {took:?}");
+    assert_eq!((s.requests, s.duplicate_spans), (2, 0));
+    t.shutdown(Duration::from_secs(5));
+}

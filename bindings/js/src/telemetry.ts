@@ -1119,12 +1119,13 @@ export class Telemetry {
             this.flushWaiters = this.flushWaiters.filter((w) => w.ticket > ticket);
             for (const w of done) w.resolve();
           } else {
-            // Poll again at once to hear what the core makes of the outcomes;
-            // otherwise when a retry is due.
             this.flushing = ticket;
-            if (cycled.delivered > 0) this.again = true;
           }
         }
+        // After delivering, poll again at once: the outcomes may have made
+        // something due now (a split's halves, a Retry-After: 0), and the next
+        // poll time was computed before them.
+        if (cycled.delivered > 0) this.again = true;
       } while (
         !this.stopped &&
         (this.again ||

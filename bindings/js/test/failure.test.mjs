@@ -195,6 +195,24 @@ test('Retry-After as an HTTP-date is honoured: 429 with a date 3 s ahead', async
   assert.ok(waitedMs < 4500, `the retry came ${waitedMs.toFixed(0)} ms after the 429`);
 });
 
+test('a retry goes when its Retry-After ends, not at the next schedule', async () => {
+  const receiver = await faultReceiver({ steps: [{ status: 503, retry_after: '1' }], then: { ok: true } });
+  // A full batch goes at once; the schedules would fire only after 4 s.
+  const t = pipeline(receiver.url, { maxExportBatchSize: 10, scheduleDelayMs: 4000, logScheduleDelayMs: 4000 });
+  try {
+    const started = performance.now();
+    recordSpans(t, 10);
+    await waitFor('the retry', async () => (await receiver.stats()).spans === 10, 6000);
+    const took = performance.now() - started;
+    assert.ok(took >= 900 && took < 2500, `delivered after ${took.toFixed(0)} ms`);
+    const s = await receiver.stats();
+    assert.equal(s.requests, 2, JSON.stringify(s));
+  } finally {
+    await t.shutdown({ timeoutMs: 2000 });
+    receiver.close();
+  }
+});
+
 test('400 is not retried: the batch is dropped as rejected after one request', async () => {
   const receiver = await faultReceiver({ steps: [{ status: 400 }], then: { ok: true } });
   const t = pipeline(receiver.url);

@@ -187,6 +187,18 @@ def test_retry_after_is_honoured(faults: FaultReceiver, step: Dict[str, Any]) ->
     assert c == {"received": n, "exported": n, "dropped": {}, "retried": n, "queued": 0, "pending": 0}
 
 
+def test_a_retry_goes_when_its_retry_after_ends_not_at_the_next_schedule(faults: FaultReceiver) -> None:
+    faults.script({"steps": [{"status": 503, "retry_after": "1"}]})
+    # A full batch goes at once; the schedules would fire only after 4 s.
+    configure(faults.url, max_export_batch_size=10, schedule_delay_ms=4000, log_schedule_delay_ms=4000)
+    start = time.monotonic()
+    record_spans(10)
+    got = faults.wait(lambda s: s["spans"] >= 10, timeout=6)
+    took = time.monotonic() - start
+    assert 0.9 <= took < 2.5, f"delivered after {took:.2f} s"
+    assert got["requests"] == 2, got
+
+
 # -- what is not retried -------------------------------------------------------------------
 
 

@@ -475,11 +475,12 @@ class Pipeline:
                         self._flush_done = max(self._flush_done, ticket)
                         self._flushed.notify_all()
                 else:
-                    # Poll again at once to hear what the core makes of the
-                    # outcomes; otherwise when a retry is due.
                     self._flushing = ticket
-                    if delivered > 0:
-                        self._next_poll = time.monotonic()
+            # After delivering, poll again at once: the outcomes may have made
+            # something due now (a split's halves, a Retry-After: 0), and the
+            # next poll time was computed before them.
+            if delivered > 0:
+                self._next_poll = time.monotonic()
             if stop:
                 return
 
