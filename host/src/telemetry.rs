@@ -123,6 +123,8 @@ struct Buffer {
     flush_asked: u64,
     flush_done: u64,
     stop: bool,
+    /// The shipper moved a full batch into the core: the worker should poll.
+    shipped: bool,
 }
 
 pub(crate) struct Shared {
@@ -170,7 +172,7 @@ impl Shared {
         // Once per batch: a wake-up is a system call, and the worker checks the
         // buffer's length itself before it sleeps again.
         if records.len() == self.plan.max_batch {
-            self.wake.notify_one();
+            self.wake.notify_all();
         }
     }
 
@@ -180,6 +182,14 @@ impl Shared {
         let id = core.call(0, |c| c.register_instrument(&json))?;
         core.registrations.push(json);
         Ok(id)
+    }
+
+    /// Hands every buffered record to the core. Taken while the caller holds
+    /// the core's lock, so records reach the core in the order they ended,
+    /// whichever thread ships them.
+    fn ship_buffered(&self, core: &mut Core) -> Result<()> {
+        let records = std::mem::take(&mut lock(&self.buffer).records);
+        ship(core, &records)
     }
 
     /// Ships buffered measurements, and what the observable instruments
@@ -194,9 +204,8 @@ impl Shared {
     /// What a Prometheus scrape reads: current metrics as text.
     pub(crate) fn scrape(&self, format: wit::MetricsFormat) -> Result<wit::RenderedMetrics> {
         let mut core = lock(&self.core);
-        // GenAI operations' metrics come from their spans.
-        let spans = std::mem::take(&mut lock(&self.buffer).records.spans);
-        ship(&mut core, &Records { spans, ..Default::default() })?;
+        // GenAI operations' metrics come from their spans: everything buffered goes first.
+        self.ship_buffered(&mut core)?;
         self.ship_measurements(&mut core)?;
         core.call(0, |c| c.render_metrics(format, self.now()))
     }
@@ -264,6 +273,10 @@ impl Telemetry {
             None
         } else {
             let worker_shared = shared.clone();
+            let shipper_shared = shared.clone();
+            std::thread::Builder::new()
+                .name("polytel-ship".into())
+                .spawn(move || ship_full_batches(&shipper_shared))?;
             Some(
                 std::thread::Builder::new()
                     .name("polytel-export".into())
@@ -337,8 +350,7 @@ impl Telemetry {
     pub fn stats(&self) -> Result<serde_json::Value> {
         let (core_json, lost) = {
             let mut core = lock(&self.shared.core);
-            let records = std::mem::take(&mut lock(&self.shared.buffer).records);
-            ship(&mut core, &records)?;
+            self.shared.ship_buffered(&mut core)?;
             let json = core.call(0, |c| c.stats())?;
             (json, core.lost_to_traps)
         };
@@ -401,7 +413,7 @@ impl Telemetry {
         }
         b.flush_asked += 1;
         let ticket = b.flush_asked;
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
         while b.flush_done < ticket {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -422,7 +434,7 @@ impl Telemetry {
                 return ShutdownReport { abandoned: 0, flushed };
             }
             b.stop = true;
-            self.shared.wake.notify_one();
+            self.shared.wake.notify_all();
         }
         // A scrape after shutdown would find nothing; stop serving first.
         lock(&self.prometheus).take();
@@ -472,11 +484,11 @@ impl Worker {
 
     fn run(mut self) {
         loop {
-            let (records, new_flush, stop) = self.wait();
+            let (new_flush, stop) = self.wait();
             // Only a flush's first poll asks for one: it sends every queued
             // item and collects metrics; later polls settle the retries.
             let ticket = new_flush.or(self.flushing);
-            let cycled = self.cycle(records, new_flush.is_some());
+            let cycled = self.cycle(new_flush.is_some());
             if let Some(ticket) = ticket {
                 if stop || (cycled.delivered == 0 && cycled.outstanding == 0) {
                     self.flushing = None;
@@ -500,25 +512,25 @@ impl Worker {
     }
 
     /// Sleeps until there is a batch, a flush, a stop or the core's next poll time.
-    fn wait(&mut self) -> (Records, Option<u64>, bool) {
+    fn wait(&mut self) -> (Option<u64>, bool) {
         let mut b = lock(&self.shared.buffer);
         loop {
             // A flush already being worked on waits for its retries' times.
             let flush = b.flush_asked > self.flushing.unwrap_or(b.flush_done);
             let due = self.next_poll.is_none_or(|t| Instant::now() >= t);
-            if b.stop || flush || due || b.records.longest() >= self.shared.plan.max_batch {
-                let ticket = flush.then_some(b.flush_asked);
-                return (std::mem::take(&mut b.records), ticket, b.stop);
+            if b.stop || flush || due || b.shipped || b.records.longest() >= self.shared.plan.max_batch {
+                b.shipped = false;
+                return (flush.then_some(b.flush_asked), b.stop);
             }
             let left = self.next_poll.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(Instant::now()));
             b = self.shared.wake.wait_timeout(b, left).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 
-    fn cycle(&mut self, records: Records, flush: bool) -> Cycled {
+    fn cycle(&mut self, flush: bool) -> Cycled {
         let polled = {
             let mut core = lock(&self.shared.core);
-            ship(&mut core, &records).and_then(|_| core.call(0, |c| c.poll(self.shared.now(), flush)))
+            self.shared.ship_buffered(&mut core).and_then(|_| core.call(0, |c| c.poll(self.shared.now(), flush)))
         };
         let Ok(mut result) = polled else {
             self.next_poll = Some(Instant::now() + Duration::from_secs(1));
@@ -569,6 +581,29 @@ impl Worker {
         };
         let mut core = lock(&self.shared.core);
         let _ = core.call(u64::from(export.items), |c| c.report(export.id, &outcome, self.shared.now()));
+    }
+}
+
+/// Moves full batches from the buffer into the core while the export worker
+/// is busy, e.g. waiting on a request that hangs: the core's bounded queues
+/// then take them, and aggregate measurements in constant memory, instead of
+/// the buffer overflowing. Exits when the telemetry stops.
+fn ship_full_batches(shared: &Shared) {
+    loop {
+        {
+            let mut b = lock(&shared.buffer);
+            while !b.stop && b.records.longest() < shared.plan.max_batch {
+                b = shared.wake.wait(b).unwrap_or_else(|p| p.into_inner());
+            }
+            if b.stop {
+                return;
+            }
+        }
+        let mut core = lock(&shared.core);
+        let _ = shared.ship_buffered(&mut core);
+        drop(core);
+        lock(&shared.buffer).shipped = true;
+        shared.wake.notify_all();
     }
 }
 
@@ -640,7 +675,7 @@ impl Telemetry {
         b.dropped[signal as usize] += (offered - (after - before)) as u64;
         // As `enqueue`: wake the worker once the buffer holds a batch.
         if before < plan.max_batch && after >= plan.max_batch {
-            self.shared.wake.notify_one();
+            self.shared.wake.notify_all();
         }
     }
 }

@@ -211,3 +211,30 @@ fn a_retry_goes_when_its_retry_after_ends_not_at_the_next_schedule() {
     assert_eq!((s.requests, s.duplicate_spans), (2, 0));
     t.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn measurements_reach_the_core_while_a_request_hangs() {
+    let r =
+        FaultReceiver::start("127.0.0.1:0", Script::always(Step { hang: Some(true), ..Default::default() })).unwrap();
+    let t = telemetry(r.endpoint(), |o| {
+        o.max_queue_size = Some(512);
+        o.max_export_batch_size = Some(128);
+    });
+    // A span export goes first and hangs, holding the export worker.
+    record_spans(&t, 128);
+    wait_for("the hanging request", &r, |s| s.requests >= 1);
+    let counter = t.counter("calls").build();
+    // Bursts well under the buffer's bound, with pauses in which the shipper
+    // runs (as in an app that does anything else).
+    for _ in 0..100 {
+        for _ in 0..200 {
+            counter.add(1.0, &[("tool", &"search")]);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The core aggregates them in one series; none was lost in the host's buffer.
+    let stats = t.stats().unwrap();
+    assert_eq!(stats["host"]["buffer_dropped"]["metrics"], 0, "{stats}");
+    assert_eq!(stats["metrics"]["received"], 20_000, "{stats}");
+    t.shutdown(Duration::from_millis(300));
+}

@@ -1092,6 +1092,10 @@ export class Telemetry {
   private pump(): void {
     if (this.running !== undefined) {
       this.again = true;
+      // The worker is busy (say, on a request that hangs): what is buffered
+      // goes into the core's bounded queues, which aggregate measurements in
+      // constant memory, rather than overflow the buffer.
+      this.shipAll();
       return;
     }
     this.running = (async () => {

@@ -410,3 +410,25 @@ test('stats() counts what is queued in the core right now', async () => {
     receiver.close();
   }
 });
+
+test('measurements reach the core while a request hangs', async () => {
+  const receiver = await faultReceiver({ then: { hang: true } });
+  const t = pipeline(receiver.url, { maxQueueSize: 512, maxExportBatchSize: 128 });
+  try {
+    // A span export goes first and hangs, holding the export worker.
+    recordSpans(t, 128);
+    await waitFor('the hanging request', async () => (await receiver.stats()).requests >= 1, 5000);
+    const counter = t.counter('calls');
+    for (let burst = 0; burst < 40; burst++) {
+      for (let i = 0; i < 500; i++) counter.add(1, { tool: 'search' });
+      await sleep(5);
+    }
+    // The core aggregates them in one series; none was lost in the host's buffer.
+    const stats = t.stats();
+    assert.equal(stats.host.buffer_dropped.metrics, 0, JSON.stringify(stats));
+    assert.equal(stats.metrics.received, 20_000, JSON.stringify(stats));
+  } finally {
+    await t.shutdown({ timeoutMs: 300 });
+    receiver.close();
+  }
+});

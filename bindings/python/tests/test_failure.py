@@ -391,3 +391,22 @@ def test_self_metrics_export_the_cores_counters(capture: Capture) -> None:
     points = metrics["polytel.dropped"]["sum"]["dataPoints"]
     reasons = {tuple(sorted((a["key"], a["value"]["stringValue"]) for a in p["attributes"])): p for p in points}
     assert (("reason", "rejected"), ("signal", "spans")) in reasons, points
+
+
+def test_measurements_reach_the_core_while_a_request_hangs(faults: FaultReceiver) -> None:
+    faults.script({"then": {"hang": True}})
+    configure(faults.url, max_queue_size=512, max_export_batch_size=128)
+    # A span export goes first and hangs, holding the export worker.
+    record_spans(128)
+    faults.wait(lambda s: s["requests"] >= 1, timeout=5)
+    counter = polytel.counter("calls")
+    # Bursts well under the buffer's bound, with pauses in which the GIL lets
+    # the shipper run (as in an app that does anything else).
+    for _ in range(100):
+        for _ in range(200):
+            counter.add(1, {"tool": "search"})
+        time.sleep(0.01)
+    # The core aggregates them in one series; none was lost in the host's buffer.
+    stats = polytel.stats()
+    assert stats["host"]["buffer_dropped"]["metrics"] == 0, stats
+    assert stats["metrics"]["received"] == 20_000, stats

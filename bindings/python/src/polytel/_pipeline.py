@@ -204,6 +204,8 @@ class Pipeline:
         # to send (or the worker stops; flushers time out on their own).
         self._flushing: Optional[int] = None
         self._stop = False
+        # The shipper moved a full batch into the core: the worker should poll.
+        self._shipped = False
         self._next_poll: Optional[float] = None
         self._warned: set[str] = set()
 
@@ -211,9 +213,30 @@ class Pipeline:
         if self.disabled:
             # Nothing is ever recorded or exported: no thread, no polling.
             return None
+        threading.Thread(target=self._ship_full_batches, name="polytel-ship", daemon=True).start()
         t = threading.Thread(target=self._run, name="polytel-export", daemon=True)
         t.start()
         return t
+
+    def _ship_full_batches(self) -> None:
+        """Moves full batches into the core while the export worker is busy
+        (say, on a request that hangs): the core's bounded queues take them,
+        and aggregate measurements in constant memory, instead of the buffer
+        overflowing. Ends when the pipeline stops."""
+        while True:
+            with self._lock:
+                while not self._stop and max(len(self._spans), len(self._metrics), len(self._logs)) < self._max_batch:
+                    self._wake.wait()
+                if self._stop:
+                    return
+            with self._core_lock:
+                try:
+                    self._ship_all()
+                except _core.CoreTrapped:
+                    pass
+            with self._lock:
+                self._shipped = True
+                self._wake.notify_all()
 
     # -- hot path -------------------------------------------------------------
 
@@ -287,7 +310,7 @@ class Pipeline:
             # Once per batch: the worker checks the buffer's length itself
             # before it sleeps again.
             if len(buf) == self._max_batch:
-                self._wake.notify()
+                self._wake.notify_all()
 
     def _enqueue(self, index: int, buf: List[Dict[str, Any]], record: Dict[str, Any]) -> None:
         with self._lock:
@@ -296,7 +319,7 @@ class Pipeline:
                 return
             buf.append(record)
             if len(buf) == self._max_batch:
-                self._wake.notify()
+                self._wake.notify_all()
 
     def measure(self, instrument: int, value: Any, attributes: _values.Attributes, span: Optional[Span]) -> None:
         """A measurement; inside ``span`` it carries the span's ids (an exemplar candidate)."""
@@ -412,7 +435,7 @@ class Pipeline:
                 return True
             self._flush_asked += 1
             ticket = self._flush_asked
-            self._wake.notify()
+            self._wake.notify_all()
             while self._flush_done < ticket:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -428,7 +451,7 @@ class Pipeline:
             if self._stop:
                 return ShutdownReport(0, flushed)
             self._stop = True
-            self._wake.notify()
+            self._wake.notify_all()
         if self._prometheus is not None:
             self._prometheus.close()
             self._prometheus = None
@@ -493,7 +516,8 @@ class Pipeline:
                 now = time.monotonic()
                 due = self._next_poll is None or now >= self._next_poll
                 longest = max(len(self._spans), len(self._metrics), len(self._logs))
-                if self._stop or flush or due or longest >= self._max_batch:
+                if self._stop or flush or due or self._shipped or longest >= self._max_batch:
+                    self._shipped = False
                     return (self._flush_asked if flush else None), self._stop
                 left = 1.0 if self._next_poll is None else self._next_poll - now
                 # The core may say "never" (u64::MAX): records, flushes and
