@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [seconds-per-target]        (default 120)
 #
 # Environment:
-#   FUZZ_TARGETS      targets to run, space-separated (default: config spans propagation)
+#   FUZZ_TARGETS      targets to run, space-separated (default: config spans responses propagation)
 #   FUZZ_TOOLCHAIN    force a toolchain, e.g. "nightly" or "stable" (stable runs
 #                     with RUSTC_BOOTSTRAP=1, which lets it take the -Z flags the
 #                     sanitizer build needs)
@@ -28,7 +28,7 @@ fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/fuzz/target}"
-read -r -a targets <<<"${FUZZ_TARGETS:-config spans propagation}"
+read -r -a targets <<<"${FUZZ_TARGETS:-config spans responses propagation}"
 
 # Longest input per target: spans and propagation need room for batches and
 # for baggage past its 8192-byte limit.

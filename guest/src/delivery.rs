@@ -258,6 +258,12 @@ pub fn retry_after_ns(value: &str, now: u64) -> Option<u64> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(secs.saturating_mul(1_000_000_000));
     }
+    // delta-seconds is any run of digits (RFC 9110 §10.2.3); one too long
+    // for a u64 asks for a very long wait (RFC 9111 §1.2.2: the greatest
+    // value representable), not for none.
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(u64::MAX);
+    }
     let at = http_date_unix_secs(value)?;
     let now_secs = now / 1_000_000_000;
     Some(at.saturating_sub(now_secs).saturating_mul(1_000_000_000))
@@ -467,6 +473,16 @@ mod tests {
         assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.5), Verdict::Retry { at: now + 30 * S });
         let o = Outcome::Response { status: 503, retry_after: Some("86400".into()), body: vec![] };
         assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.5), Verdict::Drop(DropReason::RetriesExhausted));
+        // delta-seconds past u64 is a very long wait, not garbage: dropped, not retried at once.
+        for huge in ["18446744073709551616", "99999999999999999999999"] {
+            assert_eq!(retry_after_ns(huge, now), Some(u64::MAX), "{huge}");
+            let o = Outcome::Response { status: 503, retry_after: Some(huge.into()), body: vec![] };
+            assert_eq!(
+                judge(&o, Encoding::Protobuf, 1, now, 0.0),
+                Verdict::Drop(DropReason::RetriesExhausted),
+                "{huge}"
+            );
+        }
         // Garbage falls back to backoff.
         let o = Outcome::Response { status: 503, retry_after: Some("soon".into()), body: vec![] };
         assert_eq!(judge(&o, Encoding::Protobuf, 1, now, 0.0), Verdict::Retry { at: now + S / 2 });
