@@ -102,6 +102,18 @@ fn yes() -> bool {
     true
 }
 
+/// One measurement, read.
+pub struct Measurement<'a> {
+    pub instrument: u32,
+    pub value: f64,
+    /// The attributes as JSON text (see `record-spans` in the WIT).
+    pub attributes: Option<&'a str>,
+    pub time: u64,
+    pub trace_id: Option<[u8; 16]>,
+    pub span_id: Option<[u8; 8]>,
+    pub sampled: bool,
+}
+
 #[derive(Clone, Debug)]
 enum Aggregation {
     Sum,
@@ -330,9 +342,34 @@ impl Meters {
     }
 
     fn record_one(&mut self, json: &str, stats: &mut SignalStats) -> Result<(), (DropReason, String)> {
-        let invalid = |why: String| (DropReason::Invalid, why);
         let m: MeasurementRecord = serde_json::from_str(json)
-            .map_err(|e| invalid(format!("A measurement was malformed and was dropped ({e}).")))?;
+            .map_err(|e| (DropReason::Invalid, format!("A measurement was malformed and was dropped ({e}).")))?;
+        self.measure(
+            Measurement {
+                instrument: m.instrument,
+                value: m.value.0,
+                attributes: m.attributes.map(RawValue::get),
+                time: m.time,
+                trace_id: m.trace_id.and_then(parse_hex_id::<16>),
+                span_id: m.span_id.and_then(parse_hex_id::<8>),
+                sampled: m.sampled,
+            },
+            stats,
+        )
+    }
+
+    /// Adds one measurement the core made itself (GenAI operations, self
+    /// metrics), without writing and reading it as JSON; counted as received.
+    pub fn record_measurement(&mut self, m: Measurement, stats: &mut SignalStats, warnings: &mut Warnings) {
+        stats.received += 1;
+        if let Err((reason, why)) = self.measure(m, stats) {
+            stats.drop(reason, 1);
+            warnings.once(reason_kind(reason), || why);
+        }
+    }
+
+    fn measure(&mut self, m: Measurement, stats: &mut SignalStats) -> Result<(), (DropReason, String)> {
+        let invalid = |why: String| (DropReason::Invalid, why);
         let filter = self.settings.exemplar_filter;
         let limit = self.settings.cardinality_limit;
         let instrument = self.instruments.get_mut(m.instrument as usize).ok_or_else(|| {
@@ -347,7 +384,7 @@ impl Meters {
                 "Measurements of an invalid instrument were dropped; see the earlier warning about it.".into(),
             ));
         }
-        let value = m.value.0;
+        let value = m.value;
         if !value.is_finite() {
             return Err((
                 DropReason::InvalidValue,
@@ -367,7 +404,7 @@ impl Meters {
             ));
         }
         let index = instrument.series_for(m.attributes, limit, stats).map_err(invalid)?;
-        let exemplar = match (filter, m.trace_id.and_then(parse_hex_id::<16>), m.span_id.and_then(parse_hex_id::<8>)) {
+        let exemplar = match (filter, m.trace_id, m.span_id) {
             (ExemplarFilter::AlwaysOff, ..) => None,
             (ExemplarFilter::TraceBased, Some(trace_id), Some(span_id)) if m.sampled => {
                 Some(Sample { value, time: m.time, trace_id, span_id })
@@ -461,8 +498,8 @@ fn reason_kind(reason: DropReason) -> &'static str {
 impl Instrument {
     /// The series for these attributes, made if new; past the cardinality
     /// limit, the overflow series.
-    fn series_for(&mut self, raw: Option<&RawValue>, limit: usize, stats: &mut SignalStats) -> Result<usize, String> {
-        let text = raw.map_or("{}", RawValue::get);
+    fn series_for(&mut self, text: Option<&str>, limit: usize, stats: &mut SignalStats) -> Result<usize, String> {
+        let text = text.unwrap_or("{}");
         if let Some(&i) = self.by_text.get(text) {
             return Ok(i);
         }

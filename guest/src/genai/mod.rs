@@ -20,8 +20,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::attributes::{int_value, key_value, parse_value, string_of, string_value, upsert, AttributeLimits, Double};
 use crate::env::Env;
-use crate::ids::to_hex;
-use crate::metrics::Meters;
+use crate::metrics::{Measurement, Meters};
 use crate::redact::Redactor;
 use crate::spans::Scope;
 use crate::stats::{Limited, SignalStats, Warnings};
@@ -307,15 +306,20 @@ impl GenAi {
             batch.push((self.instrument(sink.meters, sink.warnings, names::COST_METRIC), usd, common.clone()));
         }
         let sampled = span.flags & 1 == 1;
-        let (trace_id, span_id) = (to_hex(&span.trace_id), to_hex(&span.span_id));
-        let records: Vec<Json> = batch
-            .into_iter()
-            .map(|(instrument, value, attributes)| {
-                json!({"instrument": instrument, "value": value, "attributes": attributes,
-                       "time": span.end_time_unix_nano, "trace_id": trace_id, "span_id": span_id, "sampled": sampled})
-            })
-            .collect();
-        sink.meters.record(&Json::Array(records).to_string(), sink.stats, sink.warnings);
+        let ids = (<[u8; 16]>::try_from(&span.trace_id[..]).ok(), <[u8; 8]>::try_from(&span.span_id[..]).ok());
+        for (instrument, value, attributes) in batch {
+            let text = Json::Object(attributes).to_string();
+            let m = Measurement {
+                instrument,
+                value,
+                attributes: Some(&text),
+                time: span.end_time_unix_nano,
+                trace_id: ids.0,
+                span_id: ids.1,
+                sampled,
+            };
+            sink.meters.record_measurement(m, sink.stats, sink.warnings);
+        }
     }
 
     /// The id of the instrument behind `metric`, registering it at first use.
