@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use crate::metrics::Meters;
+use crate::metrics::{Measurement, Meters};
 use crate::stats::{SignalStats, Stats, Warnings};
 
 const INSTRUMENTS: [(&str, &str, &str); 5] = [
@@ -41,21 +41,30 @@ impl SelfMetrics {
                 meters.register(&spec.to_string(), warnings)
             })
         });
-        let mut records: Vec<Value> = Vec::new();
+        let mut points: Vec<(u32, u64, Value)> = Vec::new();
         let signals: [(&str, &SignalStats); 3] =
             [("spans", &stats.spans), ("metrics", &stats.metrics), ("logs", &stats.logs)];
         for (signal, s) in signals {
-            let mut point = |id: u32, value: u64, attributes: Value| {
-                records.push(json!({"instrument": id, "value": value, "attributes": attributes, "time": now}));
-            };
-            point(ids[0], s.exported, json!({"signal": signal}));
+            points.push((ids[0], s.exported, json!({"signal": signal})));
             for (reason, n) in &s.dropped {
-                point(ids[1], *n, json!({"signal": signal, "reason": reason}));
+                points.push((ids[1], *n, json!({"signal": signal, "reason": reason})));
             }
-            point(ids[2], s.retried, json!({"signal": signal}));
-            point(ids[3], s.queued, json!({"signal": signal}));
-            point(ids[4], s.pending, json!({"signal": signal}));
+            points.push((ids[2], s.retried, json!({"signal": signal})));
+            points.push((ids[3], s.queued, json!({"signal": signal})));
+            points.push((ids[4], s.pending, json!({"signal": signal})));
         }
-        meters.record(&Value::Array(records).to_string(), &mut stats.metrics, warnings);
+        for (instrument, value, attributes) in points {
+            let text = attributes.to_string();
+            let m = Measurement {
+                instrument,
+                value: value as f64,
+                attributes: Some(&text),
+                time: now,
+                trace_id: None,
+                span_id: None,
+                sampled: false,
+            };
+            meters.record_measurement(m, &mut stats.metrics, warnings);
+        }
     }
 }
