@@ -6,6 +6,8 @@
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
+use std::sync::OnceLock;
+
 use regex_lite::{Captures, Regex};
 
 use crate::env::Env;
@@ -84,8 +86,16 @@ const HINTS: [&str; 21] = [
 
 #[derive(Debug)]
 pub struct Redactor {
-    builtin: Option<Vec<Regex>>,
+    /// The key names and secret shapes are on.
+    builtin: bool,
     user: Vec<Regex>,
+}
+
+/// The secret shapes, compiled once per process and only when some text
+/// has a hint of one.
+fn shapes() -> &'static [Regex] {
+    static SHAPES_COMPILED: OnceLock<Vec<Regex>> = OnceLock::new();
+    SHAPES_COMPILED.get_or_init(|| SHAPES.iter().map(|p| Regex::new(p).expect("built-in patterns compile")).collect())
 }
 
 impl Redactor {
@@ -100,8 +110,6 @@ impl Redactor {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let builtin =
-            builtin.then(|| SHAPES.iter().map(|p| Regex::new(p).expect("built-in patterns compile")).collect());
         Ok(Redactor { builtin, user })
     }
 
@@ -124,7 +132,7 @@ impl Redactor {
     }
 
     pub fn is_active(&self) -> bool {
-        self.builtin.is_some() || !self.user.is_empty()
+        self.builtin || !self.user.is_empty()
     }
 
     /// Redacts attributes in place; returns how many values changed.
@@ -157,10 +165,7 @@ impl Redactor {
 
     fn member(&self, key: &str, value: Option<&mut AnyValue>) -> u64 {
         let Some(value) = value else { return 0 };
-        if self.builtin.is_some()
-            && secret_key(key)
-            && !matches!(value.value, Some(Value::StringValue(ref s)) if s == REDACTED)
-        {
+        if self.builtin && secret_key(key) && !matches!(value.value, Some(Value::StringValue(ref s)) if s == REDACTED) {
             *value = AnyValue { value: Some(Value::StringValue(REDACTED.to_owned())) };
             return 1;
         }
@@ -170,21 +175,19 @@ impl Redactor {
     /// `s` with secrets replaced, or `None` when it has none.
     pub fn text(&self, s: &str) -> Option<String> {
         let mut out: Option<String> = None;
-        if let Some(builtin) = &self.builtin {
-            if has_hint(s) {
-                for re in builtin {
-                    replace(re, &mut out, s, |caps| {
-                        let group = |name| caps.name(name).map_or("", |m| m.as_str());
-                        let quote = if caps.name("dq").is_some() {
-                            "\""
-                        } else if caps.name("sq").is_some() {
-                            "'"
-                        } else {
-                            ""
-                        };
-                        format!("{}{quote}{REDACTED}{quote}{}", group("pre"), group("post"))
-                    });
-                }
+        if self.builtin && has_hint(s) {
+            for re in shapes() {
+                replace(re, &mut out, s, |caps| {
+                    let group = |name| caps.name(name).map_or("", |m| m.as_str());
+                    let quote = if caps.name("dq").is_some() {
+                        "\""
+                    } else if caps.name("sq").is_some() {
+                        "'"
+                    } else {
+                        ""
+                    };
+                    format!("{}{quote}{REDACTED}{quote}{}", group("pre"), group("post"))
+                });
             }
         }
         for re in &self.user {

@@ -3,6 +3,7 @@
 //! not know has no cost; nothing is guessed from similar names.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -53,11 +54,26 @@ impl Price {
 
 type Table = BTreeMap<String, BTreeMap<String, Price>>;
 
+/// The user's entries, checked at configuration; the table they are laid
+/// over is built at the first lookup, so a pipeline that prices nothing never
+/// reads the shipped file.
 #[derive(Debug)]
 pub struct Prices {
+    user: Table,
+    merged: OnceLock<Merged>,
+}
+
+#[derive(Debug, Default)]
+struct Merged {
     entries: Vec<Price>,
     /// (provider, model id or alias) → entry.
     index: HashMap<(String, String), usize>,
+}
+
+/// The shipped table, parsed once per process.
+fn shipped() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| toml::from_str(SHIPPED).expect("the shipped price table parses (tested)"))
 }
 
 impl Prices {
@@ -65,47 +81,60 @@ impl Prices {
     /// model → price) laid over it: a user entry replaces the shipped entry of
     /// the same model, aliases included.
     pub fn new(user: Option<&serde_json::Value>) -> Result<Prices, String> {
-        let shipped: Table = toml::from_str(SHIPPED).expect("the shipped price table parses (tested)");
-        let mut prices = Prices { entries: Vec::new(), index: HashMap::new() };
-        prices.add(shipped);
-        if let Some(user) = user {
-            let table: Table = serde_json::from_value(user.clone()).map_err(|e| {
+        let user: Table = match user {
+            None => Table::new(),
+            Some(user) => serde_json::from_value(user.clone()).map_err(|e| {
                 format!("The option genai_prices is not valid ({e}); give provider → model → {{input, output, cache_read?, cache_write?, aliases?}} in US dollars per million tokens.")
-            })?;
-            for (provider, models) in &table {
-                for (model, price) in models {
-                    if !price.valid() {
-                        return Err(format!("The genai_prices entry {provider}/{model} has a negative or non-finite price; prices are US dollars per million tokens."));
-                    }
-                    if let Some(&old) = prices.index.get(&(provider.clone(), model.clone())) {
-                        prices.index.retain(|_, i| *i != old);
-                    }
+            })?,
+        };
+        for (provider, models) in &user {
+            for (model, price) in models {
+                if !price.valid() {
+                    return Err(format!("The genai_prices entry {provider}/{model} has a negative or non-finite price; prices are US dollars per million tokens."));
                 }
             }
-            prices.add(table);
         }
-        Ok(prices)
+        Ok(Prices { user, merged: OnceLock::new() })
     }
 
-    fn add(&mut self, table: Table) {
-        for (provider, models) in table {
-            for (model, price) in models {
-                let at = self.entries.len();
-                for id in std::iter::once(&model).chain(&price.aliases) {
-                    self.index.insert((provider.clone(), id.clone()), at);
+    fn merged(&self) -> &Merged {
+        self.merged.get_or_init(|| {
+            let mut m = Merged::default();
+            m.add(shipped());
+            for (provider, models) in &self.user {
+                for model in models.keys() {
+                    if let Some(&old) = m.index.get(&(provider.clone(), model.clone())) {
+                        m.index.retain(|_, i| *i != old);
+                    }
                 }
-                self.entries.push(price);
             }
-        }
+            m.add(&self.user);
+            m
+        })
     }
 
     /// The price of the first of `models` the table knows for `provider`.
     pub fn find<'m>(&self, provider: &str, models: impl IntoIterator<Item = &'m str>) -> Option<&Price> {
+        let merged = self.merged();
         models
             .into_iter()
             .filter(|m| !m.is_empty())
-            .find_map(|m| self.index.get(&(provider.to_owned(), m.to_owned())))
-            .map(|&i| &self.entries[i])
+            .find_map(|m| merged.index.get(&(provider.to_owned(), m.to_owned())))
+            .map(|&i| &merged.entries[i])
+    }
+}
+
+impl Merged {
+    fn add(&mut self, table: &Table) {
+        for (provider, models) in table {
+            for (model, price) in models {
+                let at = self.entries.len();
+                for id in std::iter::once(model).chain(&price.aliases) {
+                    self.index.insert((provider.clone(), id.clone()), at);
+                }
+                self.entries.push(price.clone());
+            }
+        }
     }
 }
 
