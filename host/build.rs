@@ -20,16 +20,18 @@ fn main() {
     println!("cargo:rerun-if-env-changed=POLYTEL_COMPONENT");
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let component_path = out_dir.join("polytel.wasm");
     // A prebuilt component can be supplied (for example by a packaging step).
     let component = match env::var_os("POLYTEL_COMPONENT") {
         Some(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("reading POLYTEL_COMPONENT {path:?}: {e}")),
-        None => componentize(&strip_wasm_bindgen(&build_guest(&root, &out_dir))),
+        None => componentize(&strip_wasm_bindgen(&build_guest(&root, &out_dir, &[]))),
     };
-    std::fs::write(&component_path, component).unwrap();
+    std::fs::write(out_dir.join("polytel.wasm"), component).unwrap();
+    // The edge flavour: the same core with the `edge` feature (world polytel-edge).
+    let edge = componentize(&strip_wasm_bindgen(&build_guest(&root, &out_dir, &["--features", "edge"])));
+    std::fs::write(out_dir.join("polytel-edge.wasm"), edge).unwrap();
 }
 
-fn build_guest(root: &Path, out_dir: &Path) -> Vec<u8> {
+fn build_guest(root: &Path, out_dir: &Path, features: &[&str]) -> Vec<u8> {
     ensure_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // A target dir of its own (the outer build holds a lock on its own), kept
@@ -37,7 +39,9 @@ fn build_guest(root: &Path, out_dir: &Path) -> Vec<u8> {
     let target_dir = out_dir.join("guest-target");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--package", "polytel-core", "--target", TARGET, "--target-dir"])
+        .args(["build", "--release", "--package", "polytel-core", "--target", TARGET])
+        .args(features)
+        .arg("--target-dir")
         .arg(&target_dir)
         // The component ships: no debug info, one optimised unit.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")

@@ -112,3 +112,13 @@ setup_go() {
   step "Go: the host as a static library for cgo (libpolytel.a)"
   (cd "$repo" && cargo build --release --locked -p polytel --lib)
 }
+
+# The edge example: wasmtime-cli for `wasmtime serve` and wac-cli for the
+# composition, each built once from crates.io and cached (cold: ~10 min on 2
+# cores), then the example composed with the edge flavour of the core. Needs
+# setup_rust first.
+setup_edge() {
+  step "Edge: wasmtime-cli and wac-cli, then examples/edge composed with the edge core"
+  "$repo/scripts/install-wasmtime.sh" >/dev/null
+  POLYTEL_BIN="$polytel_bin" "$repo/scripts/build-edge.sh" >/dev/null
+}

@@ -5,7 +5,9 @@
 # type checks and tests (conformance, polytel receive, the Collector); then
 # the JavaScript binding's build, type checks and tests (the same, and npm pack);
 # then the Go binding's gofmt, vet and tests (the same, also under -race);
-# then promtool's check and unit tests of the example alert rules.
+# then promtool's check and unit tests of the example alert rules. The Rust
+# tests include the edge example composed with the edge core under a real
+# `wasmtime serve`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -29,6 +31,7 @@ setup_python
 setup_js
 setup_browser
 setup_go
+setup_edge
 cd "$repo"
 
 step "Rust: rustfmt"
@@ -36,8 +39,14 @@ cargo fmt --all --check
 
 step "Rust: clippy"
 cargo clippy --release --locked -p polytel-core -p polytel -p polytel-bench --all-targets -- -D warnings
+# The edge flavour and the edge binding and example, for their wasm targets
+# (their own target directory, as scripts/build-edge.sh).
+CARGO_TARGET_DIR="${POLYTEL_CACHE}/target-edge" cargo clippy --release --locked \
+  -p polytel-core --features edge --target wasm32-unknown-unknown -- -D warnings
+CARGO_TARGET_DIR="${POLYTEL_CACHE}/target-edge" cargo clippy --release --locked \
+  -p polytel-edge -p polytel-edge-example --target wasm32-wasip2 -- -D warnings
 
-step "Rust: tests (core, host, conformance, collector)"
+step "Rust: tests (core, host, conformance, collector, edge under wasmtime serve)"
 cargo test --release --locked -p polytel-core -p polytel
 
 step "Python: ruff, mypy, pytest (bindings/python)"

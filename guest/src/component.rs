@@ -4,17 +4,25 @@ use std::cell::RefCell;
 
 use crate::pipeline::{self, Destination, Pipeline};
 
+#[cfg(not(feature = "edge"))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "polytel",
 });
 
+// The edge flavour: the same `core`, plus `edge` (see edge/).
+#[cfg(feature = "edge")]
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "polytel-edge",
+});
+
 use exports::polytel::telemetry::core as wit;
 
-struct Component;
+pub(crate) struct Component;
 
 /// A pipeline behind the resource handle; calls on one handle never overlap.
-struct PipelineResource(RefCell<Pipeline>);
+pub(crate) struct PipelineResource(pub(crate) RefCell<Pipeline>);
 
 impl wit::Guest for Component {
     type Pipeline = PipelineResource;
@@ -59,6 +67,8 @@ fn export(e: pipeline::Export) -> wit::Export {
 
 impl wit::GuestPipeline for PipelineResource {
     fn create(config: String) -> Result<wit::Pipeline, String> {
+        #[cfg(feature = "edge")]
+        let config = crate::edge::seeded(config);
         Pipeline::from_json(&config).map(|p| wit::Pipeline::new(PipelineResource(RefCell::new(p))))
     }
 

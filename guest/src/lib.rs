@@ -37,6 +37,8 @@ pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
 mod component;
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
+mod edge;
 
 pub use opentelemetry_proto as proto;
 pub use pipeline::Pipeline;

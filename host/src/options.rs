@@ -141,6 +141,12 @@ pub struct Options {
     /// Bytes the core's memory may grow to; `None` is 512 MiB.
     #[serde(skip)]
     pub core_memory_limit: Option<usize>,
+    /// Another build of the core component to run instead of the embedded
+    /// one: the edge flavour, say, to check that it exports the same bytes.
+    /// Imports other than polytel's are linked as traps: a host never lets
+    /// the core do its own I/O.
+    #[serde(skip)]
+    pub core_component: Option<&'static [u8]>,
     /// The facts resource detection reads; `None` gathers this machine's.
     /// Tests pass fixed facts.
     #[serde(skip)]

@@ -4,7 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 use wasmtime::component::{Component, Linker, ResourceAny};
@@ -30,20 +30,35 @@ struct Loaded {
 /// taking the application's memory.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 
-fn loaded() -> Result<&'static Loaded> {
-    static LOADED: OnceLock<Loaded> = OnceLock::new();
-    if let Some(l) = LOADED.get() {
+/// One engine per process, and one compiled component per build of the core
+/// run (the embedded one, unless `Options::core_component` names another).
+fn loaded(component: &'static [u8]) -> Result<&'static Loaded> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    static LOADED: Mutex<Vec<(&'static [u8], &'static Loaded)>> = Mutex::new(Vec::new());
+    let mut all = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, l)) = all.iter().find(|(c, _)| std::ptr::eq(*c, component)) {
         return Ok(l);
     }
-    let mut config = Config::new();
-    // Concurrency support makes every call about three times dearer; the core
-    // is synchronous.
-    config.concurrency_support(false);
-    let engine = Engine::new(&config)?;
-    let component = load_component(&engine)?;
-    let linker = Linker::new(&engine);
-    let pre = PolytelPre::new(linker.instantiate_pre(&component)?)?;
-    Ok(LOADED.get_or_init(|| Loaded { engine, pre }))
+    let engine = match ENGINE.get() {
+        Some(engine) => engine.clone(),
+        None => {
+            let mut config = Config::new();
+            // Concurrency support makes every call about three times dearer; the core
+            // is synchronous.
+            config.concurrency_support(false);
+            ENGINE.get_or_init(|| Engine::new(&config).expect("an engine with the default settings")).clone()
+        }
+    };
+    let compiled = load_component(&engine, component)?;
+    let mut linker = Linker::new(&engine);
+    // The pure core imports nothing. Another build may import WASI (the edge
+    // flavour does, for its own sending), which a host never lets it use:
+    // those imports trap, and `core` never calls them when given a seed.
+    linker.define_unknown_imports_as_traps(&compiled)?;
+    let pre = PolytelPre::new(linker.instantiate_pre(&compiled)?)?;
+    let l: &'static Loaded = Box::leak(Box::new(Loaded { engine, pre }));
+    all.push((component, l));
+    Ok(l)
 }
 
 /// Where compiled code is cached: `$POLYTEL_CACHE`, else the user's cache directory.
@@ -57,15 +72,15 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("polytel"))
 }
 
-fn cache_key(engine: &Engine) -> String {
+fn cache_key(engine: &Engine, component: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    COMPONENT.hash(&mut h);
+    component.hash(&mut h);
     engine.precompile_compatibility_hash().hash(&mut h);
     format!("core-{:016x}.cwasm", h.finish())
 }
 
-fn load_component(engine: &Engine) -> Result<Component> {
-    let path = cache_dir().map(|d| d.join(cache_key(engine)));
+fn load_component(engine: &Engine, component: &[u8]) -> Result<Component> {
+    let path = cache_dir().map(|d| d.join(cache_key(engine, component)));
     if let Some(path) = &path {
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` below for
@@ -77,7 +92,7 @@ fn load_component(engine: &Engine) -> Result<Component> {
         }
     }
     let component =
-        Component::new(engine, COMPONENT).map_err(|e| anyhow::anyhow!("compiling the polytel core component: {e}"))?;
+        Component::new(engine, component).map_err(|e| anyhow::anyhow!("compiling the polytel core component: {e}"))?;
     if let Some(path) = &path {
         // The cache is an optimisation: failing to write it is not an error.
         if let Ok(bytes) = component.serialize() {
@@ -108,14 +123,16 @@ impl CoreInstance {
     /// The outer error is a wasmtime failure; the inner one is the core's
     /// one-sentence configuration error.
     pub fn create(config_json: &str) -> Result<std::result::Result<CoreInstance, String>> {
-        Self::create_with_memory_limit(config_json, DEFAULT_MEMORY_LIMIT)
+        Self::create_with(config_json, COMPONENT, DEFAULT_MEMORY_LIMIT)
     }
 
-    pub fn create_with_memory_limit(
+    /// `create` with another build of the core, and a memory limit.
+    pub fn create_with(
         config_json: &str,
+        component: &'static [u8],
         memory_limit: usize,
     ) -> Result<std::result::Result<CoreInstance, String>> {
-        let loaded = loaded()?;
+        let loaded = loaded(component)?;
         let limits = StoreLimitsBuilder::new().memory_size(memory_limit).build();
         let mut store = Store::new(&loaded.engine, limits);
         store.limiter(|limits| limits);

@@ -55,6 +55,7 @@ fn sampler_plan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<S
 struct Core {
     instance: CoreInstance,
     config_json: String,
+    component: &'static [u8],
     memory_limit: usize,
     /// Items lost because the core trapped while holding them.
     lost_to_traps: u64,
@@ -75,7 +76,7 @@ impl Core {
                 eprintln!(
                     "polytel: the telemetry core failed ({trap:#}); starting it afresh. Queued telemetry was lost."
                 );
-                match CoreInstance::create_with_memory_limit(&self.config_json, self.memory_limit)? {
+                match CoreInstance::create_with(&self.config_json, self.component, self.memory_limit)? {
                     Ok(fresh) => self.instance = fresh,
                     Err(e) => return Err(anyhow!(e)),
                 }
@@ -251,12 +252,19 @@ impl Telemetry {
         let seed = options.seed.unwrap_or_else(random_seed);
         let config_json = options.core_config(seed)?;
         let memory_limit = options.core_memory_limit.unwrap_or(crate::runtime::DEFAULT_MEMORY_LIMIT);
-        let mut instance =
-            CoreInstance::create_with_memory_limit(&config_json, memory_limit)?.map_err(|e| anyhow!(e))?;
+        let component = options.core_component.unwrap_or(crate::runtime::COMPONENT);
+        let mut instance = CoreInstance::create_with(&config_json, component, memory_limit)?.map_err(|e| anyhow!(e))?;
         let plan: Plan = serde_json::from_str(&instance.plan()?)?;
         let shared = Arc::new(Shared {
             plan,
-            core: Mutex::new(Core { instance, config_json, memory_limit, lost_to_traps: 0, registrations: Vec::new() }),
+            core: Mutex::new(Core {
+                instance,
+                config_json,
+                component,
+                memory_limit,
+                lost_to_traps: 0,
+                registrations: Vec::new(),
+            }),
             buffer: Mutex::new(Buffer::default()),
             wake: Condvar::new(),
             flushed: Condvar::new(),

@@ -372,7 +372,9 @@ fn replay(scenario: Scenario) -> Outputs {
     outputs
 }
 
-fn check(name: &str, out: Outputs) {
+/// `may_update`: whether POLYTEL_UPDATE_GOLDEN lets this run rewrite the
+/// golden files (only the embedded core's run does).
+fn check(name: &str, out: Outputs, may_update: bool) {
     let golden = conformance_dir().join("golden").join(name);
     let mut files: Vec<(String, Vec<u8>)> =
         out.exports.into_iter().enumerate().map(|(i, (ext, body))| (format!("export-{i}.{ext}"), body)).collect();
@@ -382,7 +384,7 @@ fn check(name: &str, out: Outputs) {
     if !out.operations.is_empty() {
         files.push(("operations.json".into(), (out.operations.join("\n") + "\n").into_bytes()));
     }
-    if std::env::var_os("POLYTEL_UPDATE_GOLDEN").is_some() {
+    if may_update && std::env::var_os("POLYTEL_UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);
         std::fs::create_dir_all(&golden).unwrap();
         for (file, bytes) in &files {
@@ -411,16 +413,39 @@ fn check(name: &str, out: Outputs) {
     }
 }
 
+/// Every scenario, by name.
+fn scenarios() -> Vec<(String, Scenario)> {
+    let dir = conformance_dir().join("scenarios");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    assert!(paths.len() >= 4, "scenarios missing from {}", dir.display());
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            let scenario: Scenario = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (name, scenario)
+        })
+        .collect()
+}
+
 #[test]
 fn scenarios_match_golden_payloads() {
-    let dir = conformance_dir().join("scenarios");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    names.sort();
-    assert!(names.len() >= 4, "scenarios missing from {}", dir.display());
-    for path in names {
-        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let scenario: Scenario = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        check(&name, replay(scenario));
+    for (name, scenario) in scenarios() {
+        check(&name, replay(scenario), true);
+    }
+}
+
+/// The edge flavour (world polytel-edge, built by build.rs next to the pure
+/// core) sends its own exports in wasi:http runtimes. Given the same inputs,
+/// its bodies must be the pure core's, byte for byte.
+#[test]
+fn edge_flavour_matches_golden_payloads() {
+    static EDGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polytel-edge.wasm"));
+    assert!(EDGE != polytel::runtime::COMPONENT, "the edge flavour is the pure core's bytes");
+    for (name, mut scenario) in scenarios() {
+        scenario.options.core_component = Some(EDGE);
+        check(&name, replay(scenario), false);
     }
 }

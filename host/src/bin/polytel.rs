@@ -43,8 +43,9 @@ backend options (each also comes from the environment, as the README lists):
   --compression C      gzip or none
   --header NAME=VALUE  an extra header for OTLP requests
   --config FILE        a TOML file of the same settings (default: $POLYTEL_CONFIG)
-  component --out FILE
-        writes the core component (for packaging the bindings)
+  component --out FILE [--edge]
+        writes the core component (for packaging the bindings); with --edge,
+        the self-exporting flavour for wasi:http runtimes (examples/edge)
 ";
 
 fn main() -> ExitCode {
@@ -387,10 +388,19 @@ fn plan_text(described: &str) -> Result<String> {
     Ok(out)
 }
 
+/// The edge flavour (world polytel-edge), built with the pure one by build.rs.
+/// Only this command carries it: the library, and so every app, does not.
+static EDGE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polytel-edge.wasm"));
+
 fn component(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(args, &["--out"], &[])?;
+    let flags = Flags::parse(args, &["--out"], &["--edge"])?;
     let out = flags.value("--out").ok_or_else(|| anyhow!("component needs --out FILE"))?;
-    std::fs::write(out, polytel::runtime::COMPONENT)?;
-    eprintln!("polytel: wrote the core component ({} bytes) to {out}", polytel::runtime::COMPONENT.len());
+    let (bytes, what) = if flags.has("--edge") {
+        (EDGE_COMPONENT, "edge flavour of the core component")
+    } else {
+        (polytel::runtime::COMPONENT, "core component")
+    };
+    std::fs::write(out, bytes)?;
+    eprintln!("polytel: wrote the {what} ({} bytes) to {out}", bytes.len());
     Ok(())
 }

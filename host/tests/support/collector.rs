@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use std::thread::sleep;
@@ -21,10 +21,6 @@ use std::time::{Duration, Instant};
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The collector logs this once its pipelines run.
 const READY_LOG: &str = "Everything is ready";
-
-fn repo_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
-}
 
 /// A running collector; killed (and its temp files removed) on drop.
 pub struct Collector {
@@ -41,7 +37,7 @@ impl Collector {
     /// Panics if any step fails.
     pub fn start() -> Collector {
         let binary = install();
-        let template_path = repo_root().join("scripts/collector/config.yaml.tmpl");
+        let template_path = super::repo_root().join("scripts/collector/config.yaml.tmpl");
         let template = fs::read_to_string(&template_path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
         for placeholder in ["__HTTP_ENDPOINT__", "__GRPC_ENDPOINT__"] {
@@ -209,28 +205,7 @@ impl Drop for Collector {
 
 /// Runs the install script; its last stdout line is the binary's path.
 fn install() -> PathBuf {
-    let script = repo_root().join("scripts/install-collector.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} failed ({}); the collector is required for this test.\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        script.display(),
-        out.status
-    );
-    let path = stdout.lines().rev().find(|l| !l.trim().is_empty()).map(|l| PathBuf::from(l.trim()));
-    match path {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "{} printed no collector binary path as its last line.\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-            script.display()
-        ),
-    }
+    super::script_output_path("scripts/install-collector.sh", &[])
 }
 
 // ---------------------------------------------------------------------------

@@ -29,10 +29,6 @@ pub const JOB: &str = "polytel";
 /// One series of a query result: its labels and value.
 pub type Sample = (BTreeMap<String, String>, f64);
 
-fn repo_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
-}
-
 /// A running Prometheus; killed (and its temp dir removed) on drop.
 pub struct Prometheus {
     child: Child,
@@ -294,29 +290,13 @@ fn sample_value(pair: &Value) -> Result<f64, String> {
 fn install_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script = repo_root().join("scripts/install-prometheus.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let dir = super::script_output_path("scripts/install-prometheus.sh", &[]);
         assert!(
-            out.status.success(),
-            "{} failed ({}); Prometheus is required for this test.\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-            script.display(),
-            out.status
+            dir.join("prometheus").is_file() && dir.join("promtool").is_file(),
+            "{} holds no prometheus and promtool",
+            dir.display()
         );
-        let dir = stdout.lines().rev().find(|l| !l.trim().is_empty()).map(|l| PathBuf::from(l.trim()));
-        match dir {
-            Some(d) if d.join("prometheus").is_file() && d.join("promtool").is_file() => d,
-            _ => panic!(
-                "{} printed no directory holding prometheus and promtool as its last line.\n\
-                 --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-                script.display()
-            ),
-        }
+        dir
     })
 }
 
