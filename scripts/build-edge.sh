@@ -2,7 +2,7 @@
 # Builds the edge example (examples/edge) and composes it with the edge
 # flavour of the core: the app's imports of polytel:telemetry/core and /edge
 # are plugged with `wac plug`, giving one wasi:http proxy component that sends
-# its own telemetry. wac-cli is built once and cached (cold: ~3 min).
+# its own telemetry. wac-cli is built once and cached (cold: ~1.5 min).
 #
 # Usage: scripts/build-edge.sh; the last line of stdout is the composed
 # component's path. POLYTEL_BIN names a polytel command already built (the

@@ -114,7 +114,7 @@ setup_go() {
 }
 
 # The edge example: wasmtime-cli for `wasmtime serve` and wac-cli for the
-# composition, each built once from crates.io and cached (cold: ~10 min on 2
+# composition, each built once from crates.io and cached (cold: ~6 min on 2
 # cores), then the example composed with the edge flavour of the core. Needs
 # setup_rust first.
 setup_edge() {

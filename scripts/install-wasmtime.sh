@@ -3,7 +3,7 @@
 # wasmtime-cli from crates.io at the exact version of the wasmtime crate the
 # host embeds (host/Cargo.toml), with the features `serve` needs (the full
 # default set takes far longer to build on 2 cores). Built once, cached
-# outside the clone (cold: ~8 min on 2 cores).
+# outside the clone (cold: ~5 min on 2 cores).
 # Usage: scripts/install-wasmtime.sh; the last line of stdout is its path.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

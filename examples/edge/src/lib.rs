@@ -43,8 +43,11 @@ fn serve(telemetry: &Telemetry, request: &IncomingRequest, out: ResponseOutparam
     let path = request.path_with_query().unwrap_or_else(|| "/".into());
     let route = path.split('?').next().unwrap_or("/").to_owned();
     let method = http::method_name(&request.method());
+    // Named by route, not path: unmatched paths must not make new span names.
+    let known = route == "/agent";
+    let name = if known { format!("{method} {route}") } else { method.clone() };
     let mut server = telemetry
-        .span(format!("{method} {route}"))
+        .span(name)
         .kind(SpanKind::Server)
         .attribute("http.request.method", method.clone())
         .attribute("url.path", route.clone());
@@ -57,8 +60,8 @@ fn serve(telemetry: &Telemetry, request: &IncomingRequest, out: ResponseOutparam
         (_, "/agent") => (405, "only GET\n".to_owned()),
         _ => (404, "not found\n".to_owned()),
     };
-    if route == "/agent" {
-        server.set_attribute("http.route", "/agent");
+    if known {
+        server.set_attribute("http.route", route);
     }
     server.set_attribute("http.response.status_code", status);
     if status >= 500 {

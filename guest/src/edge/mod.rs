@@ -74,10 +74,11 @@ fn flush(pipeline: &RefCell<Pipeline>, timeout_ms: u32) -> wit::FlushReport {
         if polled.outstanding == 0 {
             return report;
         }
-        // A retry is waiting for its time: sleep until then, or give up at the deadline.
+        // A retry is waiting for its time. If that is past the deadline,
+        // nothing can change before it: give up now rather than hold the
+        // instance (and the runtime's capacity) idle until then.
         let wake = clock::at_unix(polled.next_poll);
         if wake >= deadline {
-            clock::sleep_until(deadline);
             break;
         }
         clock::sleep_until(wake);
