@@ -52,9 +52,11 @@ fn flush(pipeline: &RefCell<Pipeline>, timeout_ms: u32) -> wit::FlushReport {
             match export.destination {
                 Destination::Stdout => send::to_stdout(&export.body),
                 Destination::Http { url, headers, timeout_ms } => {
-                    report.requests += 1;
                     match InFlight::start(export.id, &url, &headers, &export.body, timeout_ms) {
-                        Ok(request) => in_flight.push(request),
+                        Ok(request) => {
+                            report.requests += 1;
+                            in_flight.push(request);
+                        }
                         Err(why) => settle(pipeline, export.id, Answer::Failed(why)),
                     }
                 }
