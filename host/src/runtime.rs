@@ -4,7 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use anyhow::Result;
 use wasmtime::component::{Component, Linker, ResourceAny};
@@ -33,20 +33,20 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 /// One engine per process, and one compiled component per build of the core
 /// run (the embedded one, unless `Options::core_component` names another).
 fn loaded(component: &'static [u8]) -> Result<&'static Loaded> {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
     static LOADED: Mutex<Vec<(&'static [u8], &'static Loaded)>> = Mutex::new(Vec::new());
     let mut all = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, l)) = all.iter().find(|(c, _)| std::ptr::eq(*c, component)) {
         return Ok(l);
     }
-    let engine = match ENGINE.get() {
-        Some(engine) => engine.clone(),
+    // Every component loaded shares the first one's engine.
+    let engine = match all.first() {
+        Some((_, l)) => l.engine.clone(),
         None => {
             let mut config = Config::new();
             // Concurrency support makes every call about three times dearer; the core
             // is synchronous.
             config.concurrency_support(false);
-            ENGINE.get_or_init(|| Engine::new(&config).expect("an engine with the default settings")).clone()
+            Engine::new(&config)?
         }
     };
     let compiled = load_component(&engine, component)?;

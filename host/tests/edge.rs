@@ -149,6 +149,18 @@ fn tool() -> (String, Arc<Mutex<Vec<String>>>) {
     (url, seen)
 }
 
+/// A receiver that accepts connections and holds them open without a word;
+/// its base URL.
+fn hanging_receiver() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    url
+}
+
 fn get(url: &str, traceparent: Option<&str>) -> (u16, String) {
     let mut request = ureq::get(url);
     if let Some(tp) = traceparent {
@@ -231,13 +243,7 @@ fn requests_produce_linked_traces_at_polytel_receive() {
 fn a_receiver_down_or_hanging_neither_fails_nor_delays_responses() {
     const FLUSH_MS: u64 = 1500;
     let refusing = format!("http://127.0.0.1:{}", support::free_port());
-    let hanging = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
-    // Accepts connections and holds them open without a word.
-    thread::spawn(move || {
-        let held: Vec<_> = hanging.incoming().collect();
-        drop(held);
-    });
+    let hanging_url = hanging_receiver();
     let (tool_url, _) = tool();
     let flush = Duration::from_millis(FLUSH_MS);
     let slack = Duration::from_millis(100);
@@ -278,12 +284,7 @@ fn a_receiver_down_or_hanging_neither_fails_nor_delays_responses() {
 #[test]
 fn a_hanging_receiver_under_load_fails_no_request() {
     const REQUESTS: usize = 400;
-    let hanging = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
-    thread::spawn(move || {
-        let held: Vec<_> = hanging.incoming().collect();
-        drop(held);
-    });
+    let hanging_url = hanging_receiver();
     let (tool_url, _) = tool();
     let limits = [
         "-Opooling-total-component-instances=20000",

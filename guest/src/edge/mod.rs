@@ -43,10 +43,6 @@ fn flush(pipeline: &RefCell<Pipeline>, timeout_ms: u32) -> wit::FlushReport {
         let polled = pipeline.borrow_mut().poll(clock::unix_now(), first);
         first = false;
         report.warnings.extend(polled.warnings);
-        if polled.observe {
-            // No observable callbacks run in here; the next poll collects.
-            continue;
-        }
         let mut in_flight = Vec::new();
         for export in polled.exports {
             match export.destination {
@@ -66,11 +62,13 @@ fn flush(pipeline: &RefCell<Pipeline>, timeout_ms: u32) -> wit::FlushReport {
                 }
             }
         }
-        if !in_flight.is_empty() {
-            if !deliver(pipeline, in_flight, deadline) {
-                break;
-            }
-            // Outcomes change what is due: poll again at once.
+        let delivered = !in_flight.is_empty();
+        if delivered && !deliver(pipeline, in_flight, deadline) {
+            break;
+        }
+        // Outcomes change what is due, and after `observe` (no observable
+        // callbacks run in here) the next poll collects: poll again at once.
+        if delivered || polled.observe {
             continue;
         }
         if polled.outstanding == 0 {
